@@ -1,0 +1,33 @@
+/** Engine failure modes. Data and config errors shared with the rest of lwi live in shared/errors.ts. */
+import { Schema } from "effect"
+
+/** The file system refused an operation on the cache or an output file. */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  path: Schema.String,
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `could not ${this.operation} ${this.path}: ${this.reason}`
+  }
+}
+
+/** A step was given input (or produced output) that its Schema rejects. */
+export class InvalidStepData extends Schema.TaggedError<InvalidStepData>()("InvalidStepData", {
+  step: Schema.String,
+  direction: Schema.Literals(["input", "output"]),
+  issue: Schema.String
+}) {
+  override get message() {
+    return `step "${this.step}" ${this.direction} rejected: ${this.issue}`
+  }
+}
+
+/** A blob named by a cache entry or checkpoint is not in the store. */
+export class MissingArtifact extends Schema.TaggedError<MissingArtifact>()("MissingArtifact", {
+  hash: Schema.String
+}) {
+  override get message() {
+    return `artifact ${this.hash.slice(0, 12)} is not in the store`
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Command-line flags: a small parser plus arktype validation, so what a user types gets a message that reads well
+ * ("lr must be positive (was -1)") and a usage error exits 2. Flags are declared once, as data, with their default,
+ * the value `--quick` uses, and a line of help.
+ */
+import { type } from "arktype"
+
+export interface FlagDef<T = unknown> {
+  readonly kind: "int" | "number" | "string" | "boolean" | "enum"
+  /** Allowed values, for kind "enum". */
+  readonly values?: ReadonlyArray<string>
+  readonly default: T
+  /** Value under `--quick` when the flag is not given explicitly. */
+  readonly quick?: T
+  /** An arktype constraint on the parsed value, e.g. "number > 0" or "number.integer >= 1". */
+  readonly check?: string
+  /** Environment variable consulted before the default. */
+  readonly env?: string
+  readonly doc: string
+}
+
+export type FlagDefs = Readonly<Record<string, FlagDef>>
+export type FlagValues<F extends FlagDefs> = { -readonly [K in keyof F]: F[K]["default"] }
+
+/** A usage problem: printed with a hint to --help, exit code 2. */
+export class UsageError extends Error {
+  readonly _tag = "UsageError"
+}
+
+export const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+
+/** Flags every pipeline has. */
+export const commonFlags = {
+  out: { kind: "string", default: "", doc: "output directory (default runs/<pipeline>/)" },
+  seed: { kind: "int", default: 0, check: "number.integer >= 0", doc: "random seed for data order and inits" },
+  quick: { kind: "boolean", default: false, doc: "small configuration that finishes in minutes on 2 cores" },
+  cache: { kind: "string", default: ".lwi/cache", env: "LWI_CACHE", doc: "step cache directory" },
+  fresh: { kind: "boolean", default: false, doc: "ignore cached step results and checkpoints" },
+  help: { kind: "boolean", default: false, doc: "show this help" }
+} as const satisfies FlagDefs
+
+const parseValue = (name: string, def: FlagDef, raw: string): unknown => {
+  switch (def.kind) {
+    case "int":
+    case "number": {
+      const n = Number(raw)
+      if (raw.trim() === "" || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number (was "${raw}")`)
+      if (def.kind === "int" && !Number.isInteger(n)) throw new UsageError(`--${name} must be an integer (was ${raw})`)
+      return n
+    }
+    case "boolean":
+      if (raw === "true" || raw === "1") return true
+      if (raw === "false" || raw === "0") return false
+      throw new UsageError(`--${name} is a switch: give it alone, or =true / =false (was "${raw}")`)
+    case "enum":
+      if (!def.values!.includes(raw)) {
+        throw new UsageError(`--${name} must be one of ${def.values!.join(", ")} (was "${raw}")`)
+      }
+      return raw
+    default:
+      return raw
+  }
+}
+
+/** Parses argv (without the program name) against `defs`; throws UsageError on anything unknown or invalid. */
+export const parseFlags = <F extends FlagDefs>(
+  defs: F,
+  argv: ReadonlyArray<string>,
+  env: Readonly<Record<string, string | undefined>> = process.env
+): FlagValues<F> & { readonly explicit: ReadonlySet<string> } => {
+  const byCli = new Map(Object.keys(defs).map((k) => [kebab(k), k]))
+  const given = new Map<string, unknown>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}" (flags start with --)`)
+    const eq = arg.indexOf("=")
+    const cliName = arg.slice(2, eq < 0 ? undefined : eq)
+    const key = byCli.get(cliName)
+    if (key === undefined) {
+      const near = [...byCli.keys()].filter((k) => k.startsWith(cliName.slice(0, 3)))
+      throw new UsageError(`unknown flag --${cliName}${near.length ? ` (did you mean --${near.join(", --")}?)` : ""}`)
+    }
+    const def = defs[key]!
+    let raw: string
+    if (eq >= 0) raw = arg.slice(eq + 1)
+    else if (def.kind === "boolean") raw = "true"
+    else {
+      const next = argv[i + 1]
+      if (next === undefined || next.startsWith("--")) throw new UsageError(`--${cliName} needs a value`)
+      raw = next
+      i++
+    }
+    if (given.has(key)) throw new UsageError(`--${cliName} given twice`)
+    given.set(key, parseValue(cliName, def, raw))
+  }
+  const quick = given.get("quick") === true
+  const out: Record<string, unknown> = {}
+  for (const [key, def] of Object.entries(defs)) {
+    const fromEnv = def.env ? env[def.env] : undefined
+    out[key] = given.has(key)
+      ? given.get(key)
+      : fromEnv !== undefined && fromEnv !== ""
+        ? parseValue(`${kebab(key)} (from ${def.env})`, def, fromEnv)
+        : quick && def.quick !== undefined
+          ? def.quick
+          : def.default
+    if (def.check) {
+      // The constraint is data (a string), so its static type is unknown to arktype; it is still parsed and checked.
+      const checked = type(def.check as "unknown")(out[key])
+      if (checked instanceof type.errors) {
+        throw new UsageError(`--${kebab(key)} ${checked.summary.replace(/^(value )?/, "")}`)
+      }
+    }
+  }
+  return Object.assign(out as FlagValues<F>, { explicit: new Set(given.keys()) as ReadonlySet<string> })
+}
+
+export const helpText = (program: string, description: string, defs: FlagDefs): string => {
+  const rows = Object.entries(defs).map(([key, def]) => {
+    const arg = def.kind === "boolean" ? "" : def.kind === "enum" ? ` <${def.values!.join("|")}>` : ` <${def.kind}>`
+    const dflt = def.kind === "boolean" || def.default === "" ? "" : ` [default: ${String(def.default)}]`
+    const quick = def.quick !== undefined ? ` [--quick: ${String(def.quick)}]` : ""
+    const env = def.env ? ` [env: ${def.env}]` : ""
+    return [`  --${kebab(key)}${arg}`, `${def.doc}${dflt}${quick}${env}`] as const
+  })
+  const width = Math.max(...rows.map(([a]) => a.length)) + 2
+  return [`${program} — ${description}`, "", "Flags:", ...rows.map(([a, b]) => a.padEnd(width) + b)].join("\n")
+}

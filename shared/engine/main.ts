@@ -1,0 +1,130 @@
+/**
+ * Entry point of every pipeline: `if (import.meta.main) runMain(pipeline)`.
+ *
+ * Parses and validates flags (exit 2 on a usage error), sets up the cache, runner and reporter, runs the pipeline,
+ * and writes `<out>/results.json` and `<out>/report.md` atomically. SIGINT/SIGTERM interrupt the run between effects:
+ * steps flush their checkpoint, nothing half-written is left, and the process exits 130. Typed errors print their
+ * message (no stack trace) and exit 1.
+ */
+import { Cause, Effect, Exit, Fiber, Layer } from "effect"
+import * as os from "node:os"
+import * as path from "node:path"
+import { type FlagDefs, UsageError, commonFlags, helpText, parseFlags } from "./flags.ts"
+import type { Pipeline, PipelineConfig } from "./pipeline.ts"
+import { Reporter, type ReporterShape, makeConsoleReporter } from "./reporter.ts"
+import { Runner, type StepRecord, makeRunner } from "./runner.ts"
+import { Store, type StoreShape, makeDiskStore, writeFileAtomic } from "./store.ts"
+import { renderReport } from "./report.ts"
+
+export interface RunResult {
+  readonly exitCode: number
+  readonly results?: Record<string, unknown>
+}
+
+export interface RunOptions {
+  readonly argv?: ReadonlyArray<string>
+  readonly env?: Readonly<Record<string, string | undefined>>
+  readonly reporter?: ReporterShape
+  readonly store?: StoreShape
+  /** Install SIGINT/SIGTERM handlers (the CLI does; tests calling runPipeline directly need not). */
+  readonly handleSignals?: boolean
+}
+
+export const runPipeline = async <F extends FlagDefs, Out extends Record<string, unknown>, E>(
+  pipeline: Pipeline<F, Out, E>,
+  options: RunOptions = {}
+): Promise<RunResult> => {
+  const reporter = options.reporter ?? makeConsoleReporter()
+  const defs = { ...commonFlags, ...pipeline.flags }
+  let config: PipelineConfig<F>
+  try {
+    config = parseFlags(defs, options.argv ?? process.argv.slice(2), options.env ?? process.env) as PipelineConfig<F>
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e
+    reporter.line(`error: ${e.message}\nrun with --help to see the flags`)
+    return { exitCode: 2 }
+  }
+  if (config.help) {
+    reporter.line(helpText(`bun run pipelines/${pipeline.name}.ts`, pipeline.description, defs))
+    return { exitCode: 0 }
+  }
+  const out = config.out || path.join("runs", pipeline.name)
+  const store = options.store ?? makeDiskStore(path.resolve(config.cache))
+  const runner = makeRunner({ fresh: config.fresh })
+  const started = new Date()
+  const t0 = performance.now()
+
+  const program = Effect.gen(function* () {
+    const facts = pipeline.setup ? yield* pipeline.setup(config) : {}
+    const own = yield* pipeline.run(config)
+    const seconds = (performance.now() - t0) / 1000
+    const results = {
+      pipeline: pipeline.name,
+      seed: config.seed,
+      quick: config.quick,
+      backend: "none",
+      ...facts,
+      startedAt: started.toISOString(),
+      seconds,
+      machine: machine(),
+      cache: store.location,
+      steps: runner.records.map((r: StepRecord) => ({ ...r })),
+      ...own
+    }
+    yield* writeFileAtomic(path.join(out, "results.json"), `${JSON.stringify(results, null, 2)}\n`)
+    const section = pipeline.report ? pipeline.report(own, config) : ""
+    yield* writeFileAtomic(path.join(out, "report.md"), renderReport(results, section))
+    reporter.line(`results: ${path.join(out, "results.json")}  report: ${path.join(out, "report.md")}`)
+    return results
+  }).pipe(
+    Effect.provide(
+      Layer.mergeAll(
+        Layer.succeed(Store, store),
+        Layer.succeed(Runner, runner),
+        Layer.succeed(Reporter, reporter)
+      )
+    )
+  )
+
+  const fiber = Effect.runFork(program)
+  const onSignal = (signal: string) => () => {
+    reporter.line(`\n${signal}: stopping; progress is checkpointed, run the same command again to resume`)
+    fiber.interruptUnsafe()
+  }
+  const handlers = options.handleSignals ? { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM") } : undefined
+  if (handlers) for (const [s, h] of Object.entries(handlers)) process.on(s, h)
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  if (handlers) for (const [s, h] of Object.entries(handlers)) process.off(s, h)
+
+  if (Exit.isSuccess(exit)) return { exitCode: 0, results: exit.value }
+  if (Cause.hasInterruptsOnly(exit.cause)) return { exitCode: 130 }
+  reporter.line(`error: ${describeFailure(exit.cause)}`)
+  return { exitCode: 1 }
+}
+
+const describeFailure = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.findErrorOption(cause)
+  if (failure._tag === "Some") {
+    const e = failure.value as { _tag?: string; message?: string }
+    return e._tag ? `${e._tag}: ${e.message ?? String(e)}` : String(e.message ?? e)
+  }
+  return Cause.pretty(cause)
+}
+
+export const machine = () => ({
+  cpu: os.cpus()[0]?.model ?? "unknown",
+  cores: os.cpus().length,
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  platform: `${os.platform()} ${os.arch()}`,
+  runtime: typeof Bun !== "undefined" ? `bun ${Bun.version}` : `node ${process.version}`
+})
+
+/** For `pipelines/*.ts`: run from the command line and exit with the run's code. */
+export const runMain = <F extends FlagDefs, Out extends Record<string, unknown>, E>(pipeline: Pipeline<F, Out, E>) =>
+  runPipeline(pipeline, { handleSignals: true }).then(
+    ({ exitCode }) => process.exit(exitCode),
+    (e) => {
+      process.stderr.write(`internal error (please report): ${(e as Error).stack ?? e}\n`)
+      process.exit(70)
+    }
+  )

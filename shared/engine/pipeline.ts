@@ -1,0 +1,52 @@
+/**
+ * A pipeline is a value: its name, its flags, and a function from the validated flags to an Effect that runs steps.
+ * Composition is plain Effect code over `step(...)`, helped by three combinators:
+ *   - `step(s, input)`           run one step through the cache (a shared upstream step runs once per run)
+ *   - `sequence(items, init, f)` thread a value through a list in order (layers learned greedily, one after another)
+ *   - `variants(list, f)`        run each variant (ablations) and collect `{ id, ...result }`; variants share upstream
+ *                                steps because those have the same cache key
+ */
+import { Effect } from "effect"
+import type { FlagDefs, FlagValues, commonFlags } from "./flags.ts"
+import type { Reporter } from "./reporter.ts"
+import { type Runner, runStep } from "./runner.ts"
+import type { Store } from "./store.ts"
+
+export type EngineServices = Runner | Store | Reporter
+
+export type PipelineConfig<F extends FlagDefs> = FlagValues<typeof commonFlags & F> & {
+  /** Flags the user gave explicitly (others came from env, --quick or defaults). */
+  readonly explicit: ReadonlySet<string>
+}
+
+export interface Pipeline<F extends FlagDefs, Out extends Record<string, unknown>, E = never> {
+  readonly name: string
+  readonly description: string
+  readonly flags: F
+  /**
+   * Facts about the environment to record in results.json (e.g. `{ backend: "wasm" }`), set up before any step runs.
+   * A pipeline without tensors needs none.
+   */
+  readonly setup?: (config: PipelineConfig<F>) => Effect.Effect<Record<string, string | number | boolean>, E, Reporter>
+  readonly run: (config: PipelineConfig<F>) => Effect.Effect<Out, E, EngineServices>
+  /** The pipeline's own section of report.md (markdown). */
+  readonly report?: (out: Out, config: PipelineConfig<F>) => string
+}
+
+export const definePipeline = <F extends FlagDefs, Out extends Record<string, unknown>, E = never>(
+  p: Pipeline<F, Out, E>
+): Pipeline<F, Out, E> => p
+
+export const step = runStep
+
+export const sequence = <A, S, E, R>(
+  items: ReadonlyArray<A>,
+  initial: S,
+  f: (state: S, item: A, index: number) => Effect.Effect<S, E, R>
+): Effect.Effect<S, E, R> => Effect.reduce(items, () => initial, (s, a, i) => f(s, a, i))
+
+export const variants = <V extends { readonly id: string }, B extends Record<string, unknown>, E, R>(
+  list: ReadonlyArray<V>,
+  f: (variant: V) => Effect.Effect<B, E, R>
+): Effect.Effect<Array<{ id: string } & B>, E, R> =>
+  Effect.forEach(list, (v) => Effect.map(f(v), (b) => ({ id: v.id, ...b })))

@@ -1,0 +1,183 @@
+/**
+ * The store: content-addressed blobs (artifacts) plus two small key → JSON tables, `steps` (cached step outputs)
+ * and `checkpoints` (progress inside a step). One interface, two implementations (disk, memory); the contract suite in
+ * tests/engine/store.test.ts runs against both.
+ *
+ * Trust rules (after DVC's stage cache): every write goes to a temp file and is renamed into place, so a reader never
+ * sees half a file; every read is verified (blobs against their hash, entries against their checksum) and a bad
+ * entry is deleted and reported as `CorruptArtifact`, never returned.
+ */
+import { Context, Effect, Layer } from "effect"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { CorruptArtifact } from "../errors.ts"
+import { MissingArtifact, StoreError } from "./errors.ts"
+import { canonicalJson, sha256Hex } from "./hash.ts"
+
+export type Table = "steps" | "checkpoints"
+
+export interface StoreShape {
+  /** Where the store lives, for messages. */
+  readonly location: string
+  readonly putBlob: (bytes: Uint8Array) => Effect.Effect<string, StoreError>
+  /** The blob's bytes, verified against its hash; a corrupt blob is deleted and fails. */
+  readonly getBlob: (hash: string) => Effect.Effect<Uint8Array, MissingArtifact | CorruptArtifact | StoreError>
+  /** Present and matching its hash (verified at most once per process). */
+  readonly verifyBlob: (hash: string) => Effect.Effect<boolean, StoreError>
+  readonly getEntry: (table: Table, key: string) => Effect.Effect<unknown, CorruptArtifact | StoreError>
+  readonly putEntry: (table: Table, key: string, value: unknown) => Effect.Effect<void, StoreError>
+  readonly deleteEntry: (table: Table, key: string) => Effect.Effect<void, StoreError>
+}
+
+export class Store extends Context.Service<Store, StoreShape>()("lwi/engine/Store") {}
+
+/** Entries carry a checksum of their canonical body so a truncated or edited file is caught. */
+const wrap = (value: unknown) => JSON.stringify({ checksum: sha256Hex(canonicalJson(value)), body: value })
+const unwrap = (where: string, text: string): Effect.Effect<unknown, CorruptArtifact> =>
+  Effect.suspend(() => {
+    let parsed: { checksum?: unknown; body?: unknown }
+    try {
+      parsed = JSON.parse(text)
+    } catch (e) {
+      return Effect.fail(new CorruptArtifact({ path: where, reason: `not JSON (${(e as Error).message})` }))
+    }
+    if (typeof parsed !== "object" || parsed === null || typeof parsed.checksum !== "string") {
+      return Effect.fail(new CorruptArtifact({ path: where, reason: "no checksum" }))
+    }
+    if (sha256Hex(canonicalJson(parsed.body)) !== parsed.checksum) {
+      return Effect.fail(new CorruptArtifact({ path: where, reason: "checksum mismatch" }))
+    }
+    return Effect.succeed(parsed.body)
+  })
+
+const isHash = (h: string) => /^[0-9a-f]{64}$/.test(h)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Disk
+
+const io = <A>(operation: string, p: string, f: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: f,
+    catch: (e) => new StoreError({ path: p, operation, reason: (e as Error).message })
+  })
+
+/** Writes `data` to `file` atomically: temp file in the same directory, fsync, rename. */
+export const writeFileAtomic = (file: string, data: string | Uint8Array) =>
+  io("write", file, async () => {
+    await fs.mkdir(path.dirname(file), { recursive: true })
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`
+    const handle = await fs.open(tmp, "w")
+    try {
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await fs.rename(tmp, file)
+  })
+
+const readOrUndefined = (file: string) =>
+  io("read", file, async () => {
+    try {
+      return await fs.readFile(file)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+      throw e
+    }
+  })
+
+const remove = (file: string) => io("delete", file, () => fs.rm(file, { force: true }))
+
+export const makeDiskStore = (root: string): StoreShape => {
+  const blobPath = (h: string) => path.join(root, "blobs", h.slice(0, 2), h)
+  const entryPath = (t: Table, k: string) => path.join(root, t, `${k}.json`)
+  const verified = new Set<string>()
+  const getBlob = (hash: string) =>
+    Effect.gen(function* () {
+      if (!isHash(hash)) return yield* new MissingArtifact({ hash })
+      const file = blobPath(hash)
+      const bytes = yield* readOrUndefined(file)
+      if (bytes === undefined) return yield* new MissingArtifact({ hash })
+      const data = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      if (!verified.has(hash)) {
+        if (sha256Hex(data) !== hash) {
+          yield* remove(file)
+          return yield* new CorruptArtifact({ path: file, reason: "content does not match its hash" })
+        }
+        verified.add(hash)
+      }
+      return data
+    })
+  return {
+    location: root,
+    putBlob: (bytes) =>
+      Effect.gen(function* () {
+        const hash = sha256Hex(bytes)
+        const ok = yield* Effect.exit(getBlob(hash))
+        if (ok._tag === "Success") return hash
+        yield* writeFileAtomic(blobPath(hash), bytes)
+        verified.add(hash)
+        return hash
+      }),
+    getBlob,
+    verifyBlob: (hash) =>
+      getBlob(hash).pipe(
+        Effect.as(true),
+        Effect.catchTags({ MissingArtifact: () => Effect.succeed(false), CorruptArtifact: () => Effect.succeed(false) })
+      ),
+    getEntry: (table, key) =>
+      Effect.gen(function* () {
+        const file = entryPath(table, key)
+        const bytes = yield* readOrUndefined(file)
+        if (bytes === undefined) return undefined
+        return yield* unwrap(file, bytes.toString("utf8")).pipe(Effect.tapError(() => remove(file)))
+      }),
+    putEntry: (table, key, value) => writeFileAtomic(entryPath(table, key), wrap(value)),
+    deleteEntry: (table, key) => remove(entryPath(table, key))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Memory (tests; also a model of what the disk store must do)
+
+export const makeMemoryStore = (): StoreShape & { readonly blobs: Map<string, Uint8Array>; readonly entries: Map<string, string> } => {
+  const blobs = new Map<string, Uint8Array>()
+  const entries = new Map<string, string>()
+  const getBlob = (hash: string) =>
+    Effect.gen(function* () {
+      const data = blobs.get(hash)
+      if (data === undefined) return yield* new MissingArtifact({ hash })
+      if (sha256Hex(data) !== hash) {
+        blobs.delete(hash)
+        return yield* new CorruptArtifact({ path: `memory:${hash}`, reason: "content does not match its hash" })
+      }
+      return data
+    })
+  return {
+    location: "memory",
+    blobs,
+    entries,
+    putBlob: (bytes) =>
+      Effect.sync(() => {
+        const hash = sha256Hex(bytes)
+        blobs.set(hash, bytes.slice())
+        return hash
+      }),
+    getBlob,
+    verifyBlob: (hash) => getBlob(hash).pipe(Effect.as(true), Effect.orElseSucceed(() => false)),
+    getEntry: (table, key) =>
+      Effect.suspend(() => {
+        const text = entries.get(`${table}/${key}`)
+        if (text === undefined) return Effect.succeed(undefined)
+        return unwrap(`memory:${table}/${key}`, text).pipe(
+          Effect.tapError(() => Effect.sync(() => entries.delete(`${table}/${key}`)))
+        )
+      }),
+    putEntry: (table, key, value) => Effect.sync(() => void entries.set(`${table}/${key}`, wrap(value))),
+    deleteEntry: (table, key) => Effect.sync(() => void entries.delete(`${table}/${key}`))
+  }
+}
+
+export const diskStoreLayer = (root: string) => Layer.sync(Store, () => makeDiskStore(root))
+export const memoryStoreLayer = () => Layer.sync(Store, () => makeMemoryStore())
