@@ -67,14 +67,19 @@ export const writeFileAtomic = (file: string, data: string | Uint8Array) =>
   io("write", file, async () => {
     await fs.mkdir(path.dirname(file), { recursive: true })
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`
-    const handle = await fs.open(tmp, "w")
     try {
-      await handle.writeFile(data)
-      await handle.sync()
-    } finally {
-      await handle.close()
+      const handle = await fs.open(tmp, "w")
+      try {
+        await handle.writeFile(data)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await fs.rename(tmp, file)
+    } catch (e) {
+      await fs.rm(tmp, { force: true })
+      throw e
     }
-    await fs.rename(tmp, file)
   })
 
 const readOrUndefined = (file: string) =>
