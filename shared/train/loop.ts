@@ -1,0 +1,145 @@
+/**
+ * The training loop and evaluation, on a tfjs LayersModel that outputs logits. Plain functions: the `train` step
+ * wraps them with checkpoints and progress.
+ *
+ * Determinism: the epoch's sample order comes from (seed, epoch) alone, so a run resumed at epoch k sees exactly the
+ * batches an uninterrupted run would have seen.
+ */
+import * as tf from "@tensorflow/tfjs"
+import type { ImageSet } from "../data/types.ts"
+import { createRng } from "../data/random.ts"
+import type { Optimizer } from "./optim.ts"
+
+export interface EpochStats {
+  readonly epoch: number
+  readonly lr: number
+  readonly trainLoss: number
+  readonly trainAccuracy: number
+  readonly seconds: number
+  /** Set when a loss or weight became NaN/Inf during this epoch: the batch where it happened. */
+  readonly divergedAtBatch?: number
+}
+
+/** The sample order of epoch `epoch`: a Fisher–Yates shuffle seeded by (seed, epoch). */
+export const epochOrder = (n: number, seed: number, epoch: number): Uint32Array => {
+  const rng = createRng(seed * 1000003 + epoch)
+  const order = new Uint32Array(n)
+  for (let i = 0; i < n; i++) order[i] = i
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1)
+    const tmp = order[i]!
+    order[i] = order[j]!
+    order[j] = tmp
+  }
+  return order
+}
+
+/** Gathers samples `idx` of a float dataset into one NHWC batch tensor and one-hot labels. */
+export const gatherBatch = (data: ImageSet, idx: ArrayLike<number>) => {
+  const size = data.height * data.width * data.channels
+  const x = new Float32Array(idx.length * size)
+  const labels = new Int32Array(idx.length)
+  for (let k = 0; k < idx.length; k++) {
+    const i = idx[k]!
+    x.set(data.images.subarray(i * size, (i + 1) * size), k * size)
+    labels[k] = data.labels[i]!
+  }
+  return {
+    x: tf.tensor4d(x, [idx.length, data.height, data.width, data.channels]),
+    y: tf.oneHot(tf.tensor1d(labels, "int32"), data.classes),
+    labels
+  }
+}
+
+export const trainableVars = (model: tf.LayersModel) => model.trainableWeights.map((w) => w.read() as tf.Variable)
+
+/** One SGD step on samples `idx`: returns the batch's mean loss and number of correct predictions. */
+export const trainBatch = (
+  model: tf.LayersModel,
+  vars: ReadonlyArray<tf.Variable>,
+  optimizer: Optimizer,
+  data: ImageSet,
+  idx: ArrayLike<number>,
+  lr: number
+): { loss: number; correct: number } => {
+  const [loss, hits] = tf.tidy(() => {
+    const batch = gatherBatch(data, idx)
+    let logits: tf.Tensor | undefined
+    const { value, grads } = tf.variableGrads(() => {
+      logits = model.apply(batch.x, { training: true }) as tf.Tensor
+      return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar
+    }, [...vars])
+    optimizer.step(vars.map((v) => grads[v.name]!), lr)
+    const hits = logits!.argMax(-1).equal(tf.tensor1d(batch.labels, "int32")).sum()
+    return [tf.keep(value), tf.keep(hits)]
+  })
+  const out = { loss: loss.dataSync()[0]!, correct: hits.dataSync()[0]! }
+  loss.dispose()
+  hits.dispose()
+  return out
+}
+
+/** Samples of batch `b` of epoch order `order`. */
+export const batchIndices = (order: Uint32Array, b: number, batchSize: number) =>
+  order.subarray(b * batchSize, Math.min(order.length, (b + 1) * batchSize))
+
+export interface EpochOptions {
+  readonly batchSize: number
+  readonly lr: number
+  readonly seed: number
+  readonly epoch: number
+  readonly onBatch?: (done: number, total: number, loss: number) => void
+}
+
+/** One epoch of minibatch training (no checkpoints). Stops early, saying where, when the loss becomes NaN/Inf. */
+export const trainEpoch = (model: tf.LayersModel, optimizer: Optimizer, data: ImageSet, o: EpochOptions): EpochStats => {
+  const started = performance.now()
+  const order = epochOrder(data.n, o.seed, o.epoch)
+  const vars = trainableVars(model)
+  const batches = Math.ceil(data.n / o.batchSize)
+  let lossSum = 0
+  let correct = 0
+  for (let b = 0; b < batches; b++) {
+    const idx = batchIndices(order, b, o.batchSize)
+    const r = trainBatch(model, vars, optimizer, data, idx, o.lr)
+    if (!Number.isFinite(r.loss)) {
+      return { epoch: o.epoch, lr: o.lr, trainLoss: r.loss, trainAccuracy: Number.NaN, seconds: elapsed(started), divergedAtBatch: b }
+    }
+    lossSum += r.loss * idx.length
+    correct += r.correct
+    o.onBatch?.(b + 1, batches, r.loss)
+  }
+  return { epoch: o.epoch, lr: o.lr, trainLoss: lossSum / data.n, trainAccuracy: correct / data.n, seconds: elapsed(started) }
+}
+
+const elapsed = (t0: number) => (performance.now() - t0) / 1000
+
+export interface Evaluation {
+  readonly accuracy: number
+  readonly loss: number
+  readonly n: number
+  /** confusion[true][predicted] */
+  readonly confusion: number[][]
+  /** True when any logit was NaN/Inf. */
+  readonly nonFinite: boolean
+}
+
+export const evaluate = (model: tf.LayersModel, data: ImageSet, batchSize = 256): Evaluation => {
+  const confusion = Array.from({ length: data.classes }, () => new Array<number>(data.classes).fill(0))
+  let lossSum = 0
+  let nonFinite = false
+  for (let start = 0; start < data.n; start += batchSize) {
+    const idx = Array.from({ length: Math.min(batchSize, data.n - start) }, (_, k) => start + k)
+    const [lossV, pred] = tf.tidy(() => {
+      const batch = gatherBatch(data, idx)
+      const logits = model.apply(batch.x, { training: false }) as tf.Tensor
+      const losses = tf.losses.softmaxCrossEntropy(batch.y, logits, undefined, undefined, tf.Reduction.NONE)
+      return [losses.sum().dataSync()[0]!, logits.argMax(-1).dataSync()] as const
+    })
+    if (!Number.isFinite(lossV)) nonFinite = true
+    lossSum += lossV
+    idx.forEach((i, k) => confusion[data.labels[i]!]![pred[k]!]!++)
+  }
+  const correct = confusion.reduce((acc, row, i) => acc + row[i]!, 0)
+  return { accuracy: correct / data.n, loss: lossSum / data.n, n: data.n, confusion, nonFinite }
+}
