@@ -1,0 +1,192 @@
+/**
+ * Activations, twice: as tensor functions (for per-layer maths) and as tfjs layers (for model factories).
+ *
+ *   sigmoid, tanh, relu         tfjs's `activation` layer
+ *   leakyRelu(α)                tfjs's `leakyReLU` layer; α = 0.01 by default (PyTorch's)
+ *   prelu(α learnable)          `LwiPReLU` below: ONE learnable slope per layer (PyTorch's `nn.PReLU()` default,
+ *                               initial 0.25) or one per channel; tfjs's own PReLU learns one per *element*
+ *   elu(α)                      tfjs's layer for α = 1 (it refuses other α); `LwiELU` below otherwise
+ *   wibRelu                     `WibReLU` below: relu(x) − 1/√(2π)
+ *
+ * WIB-ReLU subtracts a FIXED constant, E[relu(z)] = 1/√(2π) ≈ 0.3989 for z ~ N(0, 1) — not a batch or running
+ * mean. Its output has mean 0 exactly when its input is standard normal (what LW's per-layer targets produce:
+ * mean 0, unit variance pre-activations); for z ~ N(0, σ²) the mean is (σ − 1)/√(2π). Output variance for a
+ * standard-normal input: ½ − 1/(2π) ≈ 0.3408.
+ *
+ * The custom classes are registered with `tf.serialization.registerClass` when this module is imported (as tfjs
+ * registers its own), so saved models that use them load back.
+ */
+import * as tf from "@tensorflow/tfjs"
+
+export type ActivationName = "sigmoid" | "tanh" | "relu" | "leakyRelu" | "prelu" | "elu" | "wibRelu"
+
+export type ActivationConfig =
+  | { readonly name: "sigmoid" }
+  | { readonly name: "tanh" }
+  | { readonly name: "relu" }
+  | { readonly name: "wibRelu" }
+  | { readonly name: "leakyRelu"; readonly alpha: number }
+  | { readonly name: "prelu"; readonly alpha: number; readonly perChannel: boolean }
+  | { readonly name: "elu"; readonly alpha: number }
+
+/** A name (takes the defaults below) or a full config. */
+export type ActivationSpec = ActivationName | ActivationConfig
+
+export const defaultActivations: { readonly [K in ActivationName]: Extract<ActivationConfig, { name: K }> } = {
+  sigmoid: { name: "sigmoid" },
+  tanh: { name: "tanh" },
+  relu: { name: "relu" },
+  wibRelu: { name: "wibRelu" },
+  // PyTorch's nn.LeakyReLU default negative slope.
+  leakyRelu: { name: "leakyRelu", alpha: 0.01 },
+  // PyTorch's nn.PReLU(): one slope for the whole layer, initial 0.25 (He et al. 2015).
+  prelu: { name: "prelu", alpha: 0.25, perChannel: false },
+  // Clevert et al. 2016 use α = 1.
+  elu: { name: "elu", alpha: 1 }
+}
+
+export const resolveActivation = (spec: ActivationSpec): ActivationConfig =>
+  typeof spec === "string" ? defaultActivations[spec] : spec
+
+/** E[relu(z)] for z ~ N(0, 1): what WIB-ReLU subtracts. */
+export const WIB_RELU_SHIFT = 1 / Math.sqrt(2 * Math.PI)
+
+// ---- tensor functions -------------------------------------------------------------------------------------------
+
+export const wibRelu = (x: tf.Tensor): tf.Tensor => tf.tidy(() => tf.sub(tf.relu(x), WIB_RELU_SHIFT))
+
+/** ELU with any α. relu(x) + α(e^min(x,0) − 1): no `where`, so no inf·0 in the gradient for large x. */
+export const elu = (x: tf.Tensor, alpha = 1): tf.Tensor =>
+  alpha === 1
+    ? tf.elu(x)
+    : tf.tidy(() => tf.add(tf.relu(x), tf.mul(alpha, tf.sub(tf.exp(tf.minimum(x, 0)), 1))))
+
+/** PReLU with a given slope tensor (scalar, or per channel: shape [C], broadcast over the last axis). */
+export const prelu = (x: tf.Tensor, alpha: tf.Tensor): tf.Tensor => tf.prelu(x, alpha)
+
+/**
+ * The activation as a tensor function. PReLU's slope is fixed at its initial value here; the learnable version
+ * is the layer (or call `prelu` with your own variable).
+ */
+export const activationFn = (spec: ActivationSpec): ((x: tf.Tensor) => tf.Tensor) => {
+  const c = resolveActivation(spec)
+  switch (c.name) {
+    case "sigmoid":
+      return (x) => tf.sigmoid(x)
+    case "tanh":
+      return (x) => tf.tanh(x)
+    case "relu":
+      return (x) => tf.relu(x)
+    case "wibRelu":
+      return wibRelu
+    case "leakyRelu":
+      return (x) => tf.leakyRelu(x, c.alpha)
+    case "prelu":
+      return (x) => tf.tidy(() => tf.prelu(x, tf.scalar(c.alpha)))
+    case "elu":
+      return (x) => elu(x, c.alpha)
+  }
+}
+
+// ---- layers -----------------------------------------------------------------------------------------------------
+
+type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>
+
+const single = (inputs: tf.Tensor | tf.Tensor[]): tf.Tensor => (Array.isArray(inputs) ? inputs[0]! : inputs)
+
+/** relu(x) − 1/√(2π). No weights. */
+export class WibReLU extends tf.layers.Layer {
+  static readonly className = "WibReLU"
+  constructor(args: LayerArgs = {}) {
+    super(args)
+    this.supportsMasking = true
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return wibRelu(single(inputs))
+  }
+}
+tf.serialization.registerClass(WibReLU)
+
+/** ELU with any α (tfjs's ELU layer throws for α ≠ 1). */
+export class LwiELU extends tf.layers.Layer {
+  static readonly className = "LwiELU"
+  readonly alpha: number
+  constructor(args: LayerArgs & { alpha?: number } = {}) {
+    super(args)
+    this.alpha = args.alpha ?? 1
+    this.supportsMasking = true
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return elu(single(inputs), this.alpha)
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), alpha: this.alpha }
+  }
+}
+tf.serialization.registerClass(LwiELU)
+
+/** PReLU with one learnable slope per layer (`perChannel: false`) or per channel (last axis). Weight: `alpha`. */
+export class LwiPReLU extends tf.layers.Layer {
+  static readonly className = "LwiPReLU"
+  readonly initialAlpha: number
+  readonly perChannel: boolean
+  private alphaWeight: tf.LayerVariable | undefined
+  constructor(args: LayerArgs & { alpha?: number; perChannel?: boolean } = {}) {
+    super(args)
+    this.initialAlpha = args.alpha ?? 0.25
+    this.perChannel = args.perChannel ?? false
+  }
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape
+    const channels = shape[shape.length - 1]
+    if (this.perChannel && (channels === null || channels === undefined)) {
+      throw new Error(`${this.name}: per-channel PReLU needs a known last axis, got [${shape.join(", ")}]`)
+    }
+    this.alphaWeight = this.addWeight(
+      "alpha",
+      this.perChannel ? [channels as number] : [],
+      "float32",
+      tf.initializers.constant({ value: this.initialAlpha })
+    )
+    this.built = true
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    if (this.alphaWeight === undefined) throw new Error(`${this.name}: called before build`)
+    return tf.prelu(single(inputs), this.alphaWeight.read())
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), alpha: this.initialAlpha, perChannel: this.perChannel }
+  }
+}
+tf.serialization.registerClass(LwiPReLU)
+
+/** The activation as a named tfjs layer. */
+export const activationLayer = (spec: ActivationSpec, name: string): tf.layers.Layer => {
+  const c = resolveActivation(spec)
+  switch (c.name) {
+    case "sigmoid":
+    case "tanh":
+    case "relu":
+      return tf.layers.activation({ activation: c.name, name })
+    case "wibRelu":
+      return new WibReLU({ name })
+    case "leakyRelu":
+      return tf.layers.leakyReLU({ alpha: c.alpha, name })
+    case "prelu":
+      return new LwiPReLU({ alpha: c.alpha, perChannel: c.perChannel, name })
+    case "elu":
+      return c.alpha === 1 ? tf.layers.activation({ activation: "elu", name }) : new LwiELU({ alpha: c.alpha, name })
+  }
+}
+
+/** The class names of every activation layer this module creates (for walking a model's graph). */
+export const activationClassNames: ReadonlySet<string> = new Set([
+  "Activation",
+  "LeakyReLU",
+  "ReLU",
+  "ELU",
+  "PReLU",
+  WibReLU.className,
+  LwiELU.className,
+  LwiPReLU.className
+])
