@@ -62,20 +62,22 @@ export const trainBatch = (
   idx: ArrayLike<number>,
   lr: number
 ): { loss: number; correct: number } => {
-  const [loss, hits] = tf.tidy(() => {
+  let hits: tf.Tensor | undefined
+  const loss = tf.tidy(() => {
     const batch = gatherBatch(data, idx)
-    let logits: tf.Tensor | undefined
+    const labels = tf.tensor1d(batch.labels, "int32")
     const { value, grads } = tf.variableGrads(() => {
-      logits = model.apply(batch.x, { training: true }) as tf.Tensor
+      const logits = model.apply(batch.x, { training: true }) as tf.Tensor
+      // Kept: variableGrads disposes what its function made, and the accuracy needs these logits.
+      hits = tf.keep(logits.argMax(-1).equal(labels).sum())
       return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar
     }, [...vars])
     optimizer.step(vars.map((v) => grads[v.name]!), lr)
-    const hits = logits!.argMax(-1).equal(tf.tensor1d(batch.labels, "int32")).sum()
-    return [tf.keep(value), tf.keep(hits)]
+    return value
   })
-  const out = { loss: loss.dataSync()[0]!, correct: hits.dataSync()[0]! }
+  const out = { loss: loss.dataSync()[0]!, correct: hits!.dataSync()[0]! }
   loss.dispose()
-  hits.dispose()
+  hits!.dispose()
   return out
 }
 

@@ -1,0 +1,122 @@
+/**
+ * The demo pipeline as a user runs it: a real process, real files. Caching across runs, SIGKILL and SIGINT
+ * mid-training followed by a resume that ends with the same figures, and usage errors.
+ */
+import { afterAll, describe, expect, test } from "bun:test"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const root = path.resolve(import.meta.dir, "../..")
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lwi-demo-"))
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+
+const spawnDemo = (args: string[]) =>
+  Bun.spawn([process.execPath, "run", "pipelines/demo.ts", ...args], {
+    cwd: root,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, LWI_CACHE: "", LWI_BACKEND: "" }
+  })
+
+const runDemo = async (args: string[]) => {
+  const p = spawnDemo(args)
+  const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited])
+  return { code, stderr }
+}
+
+const results = (out: string) => JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8"))
+const figures = (r: { experiments: Array<Record<string, unknown>> }) =>
+  r.experiments.map(({ id, testAccuracy, testLoss, diverged, epochs, finalTrainLoss }) => ({
+    id, testAccuracy, testLoss, diverged, epochs, finalTrainLoss
+  }))
+
+/** Starts a run, waits until its log shows `marker`, sends `signal`; returns the exit code. */
+const interruptAt = async (args: string[], marker: RegExp, signal: "SIGKILL" | "SIGINT") => {
+  const p = spawnDemo(args)
+  const decoder = new TextDecoder()
+  let log = ""
+  let sent = false
+  // Keep reading after the signal: a closed pipe would make the child's last words fail (EPIPE).
+  for await (const chunk of p.stderr) {
+    log += decoder.decode(chunk)
+    if (!sent && marker.test(log)) {
+      p.kill(signal)
+      sent = true
+    }
+  }
+  return { code: await p.exited, log }
+}
+
+const longer = ["--epochs", "12", "--samples", "3000"]
+
+/** The uninterrupted run both resume tests compare against (run once, on first use). */
+let reference: Promise<string> | undefined
+const referenceRun = () =>
+  (reference ??= (async () => {
+    const out = path.join(tmp, "ref")
+    expect((await runDemo([...longer, "--cache", path.join(tmp, "cref"), "--out", out])).code).toBe(0)
+    return out
+  })())
+
+describe("demo pipeline", () => {
+  test("a second run reports every step cached, with little engine overhead", async () => {
+    const cache = path.join(tmp, "c1")
+    const first = await runDemo(["--quick", "--cache", cache, "--out", path.join(tmp, "o1")])
+    expect(first.code).toBe(0)
+    const r1 = results(path.join(tmp, "o1"))
+    expect(r1).toMatchObject({ pipeline: "demo", seed: 0, quick: true, backend: "cpu" })
+    expect(r1.steps.length).toBe(11) // 2 datasets + 3 × (init, train, evaluate)
+    const second = await runDemo(["--quick", "--cache", cache, "--out", path.join(tmp, "o2")])
+    expect(second.code).toBe(0)
+    const r2 = results(path.join(tmp, "o2"))
+    expect(r2.steps.every((s: { cached: boolean }) => s.cached)).toBe(true)
+    expect(r2.seconds).toBeLessThan(2)
+    expect(figures(r2)).toEqual(figures(r1))
+    expect(fs.readFileSync(path.join(tmp, "o2", "report.md"), "utf8")).toContain("## Steps (11, 11 from cache)")
+  })
+
+  test("killed with SIGKILL mid-training, a rerun resumes from the checkpoint and ends with the same figures", async () => {
+    const reference = await referenceRun()
+    const cache = path.join(tmp, "ckill")
+    const out = path.join(tmp, "okill")
+    const killed = await interruptAt([...longer, "--cache", cache, "--out", out], /train epoch 4\/12: .*done/, "SIGKILL")
+    expect(killed.code).not.toBe(0)
+    expect(fs.existsSync(path.join(out, "results.json"))).toBe(false)
+    expect(fs.readdirSync(path.join(cache, "checkpoints")).length).toBe(1)
+
+    const resumed = await runDemo([...longer, "--cache", cache, "--out", out])
+    expect(resumed.code).toBe(0)
+    expect(resumed.stderr).toMatch(/resuming at epoch \d+, batch 0/)
+    const r = results(out)
+    expect(r.steps.filter((s: { resumed: boolean }) => s.resumed).length).toBe(1)
+    expect(figures(r)).toEqual(figures(results(reference)))
+    expect(fs.readdirSync(path.join(cache, "checkpoints"))).toEqual([])
+  })
+
+  test("Ctrl-C (SIGINT) flushes a checkpoint between batches, exits 130, and the rerun resumes", async () => {
+    const cache = path.join(tmp, "cint")
+    const out = path.join(tmp, "oint")
+    const stopped = await interruptAt([...longer, "--cache", cache, "--out", out], /train epoch 2\/12: .*done/, "SIGINT")
+    expect(stopped.code).toBe(130)
+    expect(stopped.log).toContain("SIGINT: stopping")
+    expect(fs.readdirSync(path.join(cache, "checkpoints")).length).toBe(1)
+    expect(fs.existsSync(path.join(out, "results.json"))).toBe(false)
+    const resumed = await runDemo([...longer, "--cache", cache, "--out", out])
+    expect(resumed.code).toBe(0)
+    expect(resumed.stderr).toMatch(/resuming at epoch/)
+    expect(figures(results(out))).toEqual(figures(results(await referenceRun())))
+  })
+
+  test("unknown and invalid flags are usage errors: a clear message and exit 2", async () => {
+    const bogus = await runDemo(["--bogus"])
+    expect(bogus.code).toBe(2)
+    expect(bogus.stderr).toContain("unknown flag --bogus")
+    const bad = await runDemo(["--epochs", "0"])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain("--epochs must be at least 1 (was 0)")
+    const help = await runDemo(["--help"])
+    expect(help.code).toBe(0)
+    expect(help.stderr).toContain("--quick")
+  })
+})
