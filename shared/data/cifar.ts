@@ -82,7 +82,9 @@ export const loadCifarBatches = async (
   format: CifarFormat,
   classNames?: ReadonlyArray<string>
 ): Promise<ImageSet> => {
-  const parts = await Promise.all(files.map(async (f) => parseCifarBatch(await readDataFile(f), f, format)))
+  // One file after the other: the first bad file in the list is the one reported, every time.
+  const parts: ReturnType<typeof parseCifarBatch>[] = []
+  for (const f of files) parts.push(parseCifarBatch(await readDataFile(f), f, format))
   const n = parts.reduce((a, p) => a + p.n, 0)
   const images = new Uint8Array(n * CIFAR_PIXELS)
   const labels = new Uint8Array(n)

@@ -77,7 +77,9 @@ export interface IdxPairOptions {
 
 /** Loads an image file and its label file into one ImageSet (NHWC, 1 channel, raw bytes). */
 export const loadIdxPair = async (imagesFile: string, labelsFile: string, opts: IdxPairOptions = {}): Promise<ImageSet> => {
-  const [images, labels] = await Promise.all([readIdxFile(imagesFile, 3), readIdxFile(labelsFile, 1)])
+  // Images first, then labels: when both are bad, the images file is the one reported, every time.
+  const images = await readIdxFile(imagesFile, 3)
+  const labels = await readIdxFile(labelsFile, 1)
   const [n, height, width] = images.dims as [number, number, number]
   const nLabels = labels.dims[0]!
   if (nLabels !== n) {
