@@ -1,7 +1,7 @@
 /**
  * Activations, twice: as tensor functions (for per-layer maths) and as tfjs layers (for model factories).
  *
- *   sigmoid, tanh, relu         tfjs's `activation` layer
+ *   linear, sigmoid, tanh, relu tfjs's `activation` layer (linear: the identity, for deep-linear baselines)
  *   leakyRelu(α)                tfjs's `leakyReLU` layer; α = 0.01 by default (PyTorch's)
  *   prelu(α learnable)          `LwiPReLU` below: ONE learnable slope per layer (PyTorch's `nn.PReLU()` default,
  *                               initial 0.25) or one per channel; tfjs's own PReLU learns one per *element*
@@ -18,9 +18,10 @@
  */
 import * as tf from "@tensorflow/tfjs"
 
-export type ActivationName = "sigmoid" | "tanh" | "relu" | "leakyRelu" | "prelu" | "elu" | "wibRelu"
+export type ActivationName = "linear" | "sigmoid" | "tanh" | "relu" | "leakyRelu" | "prelu" | "elu" | "wibRelu"
 
 export type ActivationConfig =
+  | { readonly name: "linear" }
   | { readonly name: "sigmoid" }
   | { readonly name: "tanh" }
   | { readonly name: "relu" }
@@ -33,6 +34,7 @@ export type ActivationConfig =
 export type ActivationSpec = ActivationName | ActivationConfig
 
 export const defaultActivations: { readonly [K in ActivationName]: Extract<ActivationConfig, { name: K }> } = {
+  linear: { name: "linear" },
   sigmoid: { name: "sigmoid" },
   tanh: { name: "tanh" },
   relu: { name: "relu" },
@@ -71,6 +73,8 @@ export const prelu = (x: tf.Tensor, alpha: tf.Tensor): tf.Tensor => tf.prelu(x, 
 export const activationFn = (spec: ActivationSpec): ((x: tf.Tensor) => tf.Tensor) => {
   const c = resolveActivation(spec)
   switch (c.name) {
+    case "linear":
+      return (x) => tf.clone(x)
     case "sigmoid":
       return (x) => tf.sigmoid(x)
     case "tanh":
@@ -164,6 +168,7 @@ tf.serialization.registerClass(LwiPReLU)
 export const activationLayer = (spec: ActivationSpec, name: string): tf.layers.Layer => {
   const c = resolveActivation(spec)
   switch (c.name) {
+    case "linear":
     case "sigmoid":
     case "tanh":
     case "relu":

@@ -7,10 +7,15 @@
  * gammas by Marsaglia–Tsang.
  */
 
-/** A stream of random numbers. Stateful: every call advances it. */
+/**
+ * A stream of random numbers. Stateful: every call advances it. (Same shape as shared/data/random.ts's `Rng`, so
+ * the two generators can be merged into one module without touching callers.)
+ */
 export interface Rng {
   /** Uniform on [0, 1), 32 bits of resolution. */
-  readonly uniform: () => number
+  readonly next: () => number
+  /** Uniform integer in [0, n). */
+  readonly int: (n: number) => number
   /** Standard normal N(0, 1). */
   readonly normal: () => number
 }
@@ -36,10 +41,12 @@ const fnv1a = (s: string): number => {
  */
 export const deriveSeed = (seed: number, label: string): number => splitmix32(splitmix32(seed) ^ fnv1a(label))
 
-/** A seeded stream. Same seed → same numbers on every machine. */
+/** A seeded stream. Same seed → same numbers on every machine. The seed must be a safe integer. */
 export const createRng = (seed: number): Rng => {
-  let state = splitmix32(seed >>> 0)
-  const uniform = (): number => {
+  if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be a safe integer, got ${seed}`)
+  // Fold the high bits in so seeds above 2^32 still differ.
+  let state = splitmix32((seed | 0) ^ Math.floor(seed / 0x100000000))
+  const next = (): number => {
     state = (state + 0x6d2b79f5) | 0
     let t = Math.imul(state ^ (state >>> 15), 1 | state)
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
@@ -53,20 +60,20 @@ export const createRng = (seed: number): Rng => {
       spare = undefined
       return z
     }
-    const u1 = 1 - uniform() // (0, 1]: log stays finite
-    const u2 = uniform()
+    const u1 = 1 - next() // (0, 1]: log stays finite
+    const u2 = next()
     const r = Math.sqrt(-2 * Math.log(u1))
     spare = r * Math.sin(2 * Math.PI * u2)
     return r * Math.cos(2 * Math.PI * u2)
   }
-  return { uniform, normal }
+  return { next, int: (n) => Math.floor(next() * n), normal }
 }
 
 /** `n` draws from U(low, high). */
 export const uniformArray = (rng: Rng, n: number, low: number, high: number): Float32Array => {
   const out = new Float32Array(n)
   const width = high - low
-  for (let i = 0; i < n; i++) out[i] = low + width * rng.uniform()
+  for (let i = 0; i < n; i++) out[i] = low + width * rng.next()
   return out
 }
 
@@ -131,7 +138,7 @@ export const normalCdf = (z: number): number => {
 export const gamma = (rng: Rng, shape: number, scale: number): number => {
   if (!(shape > 0) || !(scale > 0)) throw new RangeError(`gamma needs shape > 0 and scale > 0, got ${shape}, ${scale}`)
   if (shape < 1) {
-    const u = 1 - rng.uniform()
+    const u = 1 - rng.next()
     return gamma(rng, shape + 1, scale) * Math.pow(u, 1 / shape)
   }
   const d = shape - 1 / 3
@@ -144,7 +151,7 @@ export const gamma = (rng: Rng, shape: number, scale: number): number => {
       v = 1 + c * x
     } while (v <= 0)
     v = v * v * v
-    const u = 1 - rng.uniform()
+    const u = 1 - rng.next()
     if (Math.log(u) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v * scale
   }
 }
