@@ -40,7 +40,7 @@ export const demo = definePipeline({
     }),
   run: (config) =>
     Effect.gen(function* () {
-      const model: ModelSpec = { arch: "mlp", inputShape: [1, 2, 1], hidden: [32, 32], activation: "relu", classes: 2 }
+      const model: ModelSpec = { arch: "mlp", inputShape: [1, 2, 1], depth: 2, width: 32, activation: "relu", classes: 2 }
       const trainSet = yield* step(makeCircles, { n: config.samples, noise: 0.1, factor: 0.5, seed: config.seed })
       const testSet = yield* step(makeCircles, { n: 1000, noise: 0.1, factor: 0.5, seed: config.seed + 1_000_000 })
       const experiments = yield* variants(inits, (v) =>

@@ -4,7 +4,11 @@ import { defineStep } from "../shared/engine/step.ts"
 import { InitConfigSchema } from "../shared/init/schema.ts"
 import { ModelSpec, buildModel } from "../shared/models/spec.ts"
 import { WeightsRef, putWeights } from "../shared/schemas.ts"
-import { initializeModel, readWeights } from "../shared/train/weights.ts"
+import type * as tf from "@tensorflow/tfjs"
+import { applyInit, learnableLayers } from "../shared/models/weights.ts"
+import { readWeights } from "../shared/train/weights.ts"
+
+const classifierOf = (model: tf.LayersModel) => learnableLayers(model).find((l) => l.context.role === "classifier")!.name
 
 export const initWeights = defineStep({
   name: "init-weights",
@@ -12,8 +16,9 @@ export const initWeights = defineStep({
   input: Schema.Struct({
     model: ModelSpec,
     init: InitConfigSchema,
-    /** Initializer of the final decision layer, when it differs (the thesis keeps it standard). */
-    last: Schema.optional(InitConfigSchema),
+    /** Initializer of the final decision layer when it differs (the thesis keeps it standard: PyTorch's default
+     *  for Linear, U(±1/√fanIn) = "heuristic"). */
+    classifier: Schema.optional(InitConfigSchema),
     seed: Schema.Int
   }),
   output: WeightsRef,
@@ -21,7 +26,8 @@ export const initWeights = defineStep({
     Effect.flatMap(
       Effect.sync(() => {
         const model = buildModel(input.model)
-        initializeModel(model, input.init, input.seed, input.last ? { last: input.last } : {})
+        applyInit(model, input.init, { seed: input.seed, excludeClassifier: input.classifier !== undefined })
+        if (input.classifier) applyInit(model, input.classifier, { seed: input.seed, layers: [classifierOf(model)] })
         const arrays = readWeights(model)
         model.dispose()
         return arrays

@@ -1,39 +1,50 @@
 /**
- * Models as data: a `ModelSpec` names a factory and its options, so a step input can say which network to build
- * (and the cache key covers it). `buildModel` is the one place a spec becomes a tfjs model; every model outputs
- * logits.
+ * Models as data: a `ModelSpec` names a factory and its options, so a step input can say which network to build (and
+ * the cache key covers it). `buildModel` is the one place a spec becomes a tfjs model; every model outputs logits.
  */
-import * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs"
 import { Schema } from "effect"
+import { createCnn4 } from "./cnn4.ts"
+import { createLeNet5 } from "./lenet.ts"
+import { createMLP } from "./mlp.ts"
+import { createResNet18 } from "./resnet.ts"
 
-export const Activation = Schema.Literals(["sigmoid", "tanh", "relu", "elu", "leakyRelu", "linear"])
+export const Activation = Schema.Literals(["linear", "sigmoid", "tanh", "relu", "leakyRelu", "prelu", "elu", "wibRelu"])
 export type Activation = typeof Activation.Type
 
-export const MlpSpec = Schema.Struct({
-  arch: Schema.Literal("mlp"),
-  inputShape: Schema.Array(Schema.Int),
-  hidden: Schema.Array(Schema.Int),
-  activation: Activation,
-  classes: Schema.Int
-})
+const InputShape = Schema.Tuple([Schema.Int, Schema.Int, Schema.Int])
 
-export const ModelSpec = Schema.Union([MlpSpec])
+export const ModelSpec = Schema.Union([
+  Schema.Struct({ arch: Schema.Literal("lenet5"), inputShape: InputShape, classes: Schema.Int, activation: Activation }),
+  Schema.Struct({
+    arch: Schema.Literal("resnet18"),
+    inputShape: InputShape,
+    classes: Schema.Int,
+    batchNorm: Schema.Boolean,
+    stem: Schema.Literals(["imagenet", "small"]),
+    activation: Activation
+  }),
+  Schema.Struct({
+    arch: Schema.Literal("mlp"),
+    inputShape: Schema.Array(Schema.Int),
+    depth: Schema.Int,
+    width: Schema.Int,
+    classes: Schema.Int,
+    activation: Activation
+  }),
+  Schema.Struct({ arch: Schema.Literal("cnn4"), inputShape: InputShape, classes: Schema.Int, activation: Activation })
+])
 export type ModelSpec = typeof ModelSpec.Type
 
-const tfActivation = (a: Activation) => (a === "leakyRelu" ? "linear" : a) as "relu"
-
-/** Builds the model a spec describes. Layer names are stable: `fc1`, `fc2`, ... (the last is the decision layer). */
 export const buildModel = (spec: ModelSpec): tf.LayersModel => {
   switch (spec.arch) {
-    case "mlp": {
-      const model = tf.sequential({ name: "mlp" })
-      model.add(tf.layers.flatten({ inputShape: [...spec.inputShape], name: "flatten" }))
-      spec.hidden.forEach((width, i) => {
-        model.add(tf.layers.dense({ units: width, activation: tfActivation(spec.activation), name: `fc${i + 1}` }))
-        if (spec.activation === "leakyRelu") model.add(tf.layers.leakyReLU({ alpha: 0.01, name: `act${i + 1}` }))
-      })
-      model.add(tf.layers.dense({ units: spec.classes, name: `fc${spec.hidden.length + 1}` }))
-      return model
-    }
+    case "lenet5":
+      return createLeNet5(spec)
+    case "resnet18":
+      return createResNet18(spec)
+    case "mlp":
+      return createMLP(spec)
+    case "cnn4":
+      return createCnn4(spec)
   }
 }
