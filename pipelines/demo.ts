@@ -6,6 +6,7 @@
  *   bun run pipelines/demo.ts [--quick] [--epochs N] [--seed N] [--out DIR] [--fresh]
  */
 import * as tf from "@tensorflow/tfjs"
+import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
 import { Effect } from "effect"
 import { definePipeline, step, variants } from "../shared/engine/pipeline.ts"
 import { runMain } from "../shared/engine/main.ts"
@@ -29,15 +30,9 @@ export const demo = definePipeline({
   flags: {
     epochs: { kind: "int", default: 30, quick: 8, check: "number.integer >= 1", doc: "training epochs per variant" },
     samples: { kind: "int", default: 4000, quick: 1000, check: "number.integer >= 10", doc: "training points" },
-    backend: { kind: "enum", values: ["cpu", "wasm"], default: "cpu", env: "LWI_BACKEND", doc: "tfjs backend" }
+    ...backendFlags
   },
-  setup: (config) =>
-    Effect.promise(async () => {
-      tf.env().set("PROD", true) // no "install tfjs-node" banner; lwi picks backends itself
-      await tf.setBackend(config.backend)
-      await tf.ready()
-      return { backend: tf.getBackend() }
-    }),
+  setup: setupBackend,
   run: (config) =>
     Effect.gen(function* () {
       const model: ModelSpec = { arch: "mlp", inputShape: [1, 2, 1], depth: 2, width: 32, activation: "relu", classes: 2 }
@@ -50,7 +45,7 @@ export const demo = definePipeline({
             model,
             initial,
             data: trainSet,
-            backend: config.backend,
+            backend: tf.getBackend(),
             config: {
               optimizer: { kind: "sgd", momentum: 0.9, weightDecay: 0 },
               lr: 0.02,
@@ -60,7 +55,7 @@ export const demo = definePipeline({
               seed: config.seed
             }
           })
-          const test = yield* step(evaluate, { model, weights: trained.weights, data: testSet, backend: config.backend })
+          const test = yield* step(evaluate, { model, weights: trained.weights, data: testSet, backend: tf.getBackend() })
           const last = trained.history.at(-1)
           return {
             testAccuracy: test.accuracy,

@@ -2,7 +2,7 @@
  * The failure modes every part of lwi shares. One tagged class per mode, with structured fields and a message a
  * user can act on. Branch with `Effect.catchTag`, never on strings.
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 
 /** A configuration value (flag, config file field, step input) is not allowed. */
 export class BadConfig extends Schema.TaggedError<BadConfig>()("BadConfig", {
@@ -68,3 +68,17 @@ export class Diverged extends Schema.TaggedError<Diverged>()("Diverged", {
     return `diverged in ${this.where}${at}: ${this.value}`
   }
 }
+
+/** A tagged error (one of lwi's failure modes, from any module), as opposed to a bug. */
+export type TaggedFailure = Error & { readonly _tag: string }
+
+const isTagged = (e: unknown): e is TaggedFailure => e instanceof Error && typeof (e as { _tag?: unknown })._tag === "string"
+
+/**
+ * Runs plain (possibly async) code that signals problems by throwing lwi's tagged errors: those become typed
+ * failures (printed as their message), anything else is a defect (a bug, reported with its stack).
+ */
+export const attempt = <A>(f: () => A | Promise<A>): Effect.Effect<A, TaggedFailure> =>
+  Effect.tryPromise({ try: async () => f(), catch: (e) => e }).pipe(
+    Effect.catch((e) => (isTagged(e) ? Effect.fail(e) : Effect.die(e)))
+  )

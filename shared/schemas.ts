@@ -29,7 +29,7 @@ export const putDataset = (set: ImageSet) =>
           shape: [set.n, set.height, set.width, set.channels],
           data: set.images
         },
-        labels: { dtype: "uint8", shape: [set.n], data: set.labels }
+        labels: { dtype: "uint8", shape: [set.labels.length], data: set.labels }
       },
       "dataset"
     ),

@@ -1,0 +1,33 @@
+/** The flags and set-up every tensor pipeline shares: which backend, how many threads. */
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import type { FlagDefs } from "../engine/flags.ts"
+import { Reporter } from "../engine/reporter.ts"
+import { attempt } from "../errors.ts"
+import { backendNames, selectBackend } from "./select.ts"
+
+export const backendFlags = {
+  backend: {
+    kind: "enum",
+    values: ["auto", ...backendNames],
+    default: "auto",
+    env: "LWI_BACKEND",
+    doc: "tfjs backend; auto = the fastest that loads"
+  },
+  threads: { kind: "int", default: 0, check: "number.integer >= 0", doc: "intra-op threads (0 = the backend's default)" }
+} as const satisfies FlagDefs
+
+/** Selects and initializes the backend; its name goes into results.json. */
+export const setupBackend = (config: { backend: string; threads: number }) =>
+  Effect.gen(function* () {
+    const reporter = yield* Reporter
+    tf.env().set("PROD", true) // no "install tfjs-node" banner: lwi chooses backends itself and says which
+    const choice = yield* attempt(() =>
+      selectBackend({
+        ...(config.backend === "auto" ? {} : { prefer: config.backend }),
+        ...(config.threads > 0 ? { threads: config.threads } : {}),
+        log: reporter.line
+      })
+    )
+    return { backend: choice.name }
+  })

@@ -1,0 +1,90 @@
+/**
+ * Loads a dataset (Fashion-MNIST, MNIST, CIFAR-10/100, Imagenette-layout folders) from where `locateDataset` finds it
+ * and prepares it for training: optional class-balanced subset, seeded train/val split, optional resize and
+ * grayscale → 3 channels (for ResNet), normalization by per-dataset mean/std. Every split is a content-hashed
+ * artifact, so downstream steps cache on it. The source files' fingerprint is part of the input: new files, new key.
+ */
+import { Effect, Schema } from "effect"
+import { DATASET_NAMES } from "../shared/data/datasets.ts"
+import { loadDataset } from "../shared/data/load.ts"
+import { DATASET_STATS, computeStats, normalize } from "../shared/data/normalize.ts"
+import { splitSet, subset } from "../shared/data/select.ts"
+import { grayscaleToRgb, resize } from "../shared/data/transform.ts"
+import type { ImageSet } from "../shared/data/types.ts"
+import { defineStep } from "../shared/engine/step.ts"
+import { attempt } from "../shared/errors.ts"
+import { DatasetRef, PositiveInt, putDataset } from "../shared/schemas.ts"
+
+export const Amount = Schema.Union([
+  Schema.Struct({ count: PositiveInt }),
+  Schema.Struct({ fraction: Schema.Number.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1)) })
+])
+
+export const prepareDataset = defineStep({
+  name: "prepare-dataset",
+  version: 1,
+  input: Schema.Struct({
+    dataset: Schema.Literals(DATASET_NAMES),
+    /** The folder `locateDataset` found, and a fingerprint of its files (see shared/data/fingerprint.ts). */
+    source: Schema.Struct({ dir: Schema.String, fingerprint: Schema.String }),
+    /** Training subset (class-balanced), e.g. { count: 6000 } or { fraction: 0.1 }; omitted = all. */
+    trainSubset: Schema.optional(Amount),
+    testSubset: Schema.optional(Amount),
+    /** Validation part carved out of the training split; omitted = none. */
+    val: Schema.optional(Amount),
+    resize: Schema.optional(Schema.Struct({ height: PositiveInt, width: PositiveInt })),
+    /** Repeat a single channel three times (ResNet's stem expects RGB). */
+    rgb: Schema.Boolean,
+    /** "standard": the usual per-dataset constants; "computed": mean/std of this training split; "none": [0, 1]. */
+    normalization: Schema.Literals(["standard", "computed", "none"]),
+    seed: Schema.Int
+  }),
+  output: Schema.Struct({
+    train: DatasetRef,
+    val: Schema.optional(DatasetRef),
+    test: DatasetRef,
+    stats: Schema.Struct({ mean: Schema.Array(Schema.Number), std: Schema.Array(Schema.Number) })
+  }),
+  run: (input) =>
+    Effect.gen(function* () {
+      const options = { dataDir: input.source.dir, download: false }
+      const loaded = yield* attempt(async () => ({
+        train: (await loadDataset(input.dataset, "train", options)).set,
+        test: (await loadDataset(input.dataset, "test", options)).set
+      }))
+      const shape = (set: ImageSet) => {
+        let s = set
+        if (input.resize) s = resize(s, input.resize)
+        if (input.rgb && s.channels === 1) s = grayscaleToRgb(s)
+        return s
+      }
+      const prepared = yield* attempt(() => {
+        let train = loaded.train
+        if (input.trainSubset) train = subset(train, { amount: input.trainSubset, seed: input.seed, balanced: true })
+        let test = loaded.test
+        if (input.testSubset) test = subset(test, { amount: input.testSubset, seed: input.seed + 1, balanced: true })
+        const parts = input.val ? splitSet(train, { val: input.val, seed: input.seed, balanced: true }) : { train }
+        return { train: shape(parts.train), val: parts.val && shape(parts.val), test: shape(test) }
+      })
+      const stats =
+        input.normalization === "computed"
+          ? computeStats(prepared.train)
+          : input.normalization === "standard"
+            ? standardStats(input.dataset, prepared.train.channels)
+            : { mean: Array(prepared.train.channels).fill(0), std: Array(prepared.train.channels).fill(1) }
+      const finish = (s: ImageSet) => normalize(s, stats)
+      return {
+        train: yield* putDataset(finish(prepared.train)),
+        ...(prepared.val ? { val: yield* putDataset(finish(prepared.val)) } : {}),
+        test: yield* putDataset(finish(prepared.test)),
+        stats: { mean: [...stats.mean], std: [...stats.std] }
+      }
+    })
+})
+
+/** The dataset's usual constants, repeated per channel when a gray set was made RGB. */
+const standardStats = (name: (typeof DATASET_NAMES)[number], channels: number) => {
+  const s = DATASET_STATS[name]
+  const pick = (v: ReadonlyArray<number>) => (v.length === channels ? [...v] : Array(channels).fill(v[0]))
+  return { mean: pick(s.mean), std: pick(s.std) }
+}
