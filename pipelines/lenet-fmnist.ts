@@ -1,0 +1,126 @@
+/**
+ * lenet-fmnist — LeNet-5 on Fashion-MNIST with a heuristic initialization: the training core's reference run
+ * (the baseline the LW pipelines compare against, and the figure BENCHMARKS.md quotes).
+ *
+ *   bun run pipelines/lenet-fmnist.ts [--quick] [--epochs N] [--subset N] [--init kaimingNormal] [--backend wasm]
+ */
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
+import { dataFlags, locateSource } from "../shared/data/flags.ts"
+import { runMain } from "../shared/engine/main.ts"
+import { definePipeline, step } from "../shared/engine/pipeline.ts"
+import { markdownTable } from "../shared/engine/report.ts"
+import { Reporter } from "../shared/engine/reporter.ts"
+import { attempt } from "../shared/errors.ts"
+import { defaultInitConfigs, type InitName } from "../shared/init/initializers.ts"
+import type { ModelSpec } from "../shared/models/spec.ts"
+import { evaluate } from "../steps/evaluate.ts"
+import { initWeights } from "../steps/init-weights.ts"
+import { prepareDataset } from "../steps/prepare-dataset.ts"
+import { train } from "../steps/train.ts"
+
+export const lenetFmnist = definePipeline({
+  name: "lenet-fmnist",
+  description: "LeNet-5 trained on Fashion-MNIST from a heuristic initialization",
+  flags: {
+    ...backendFlags,
+    ...dataFlags,
+    epochs: { kind: "int", default: 10, quick: 1, check: "number.integer >= 1", doc: "training epochs" },
+    subset: { kind: "int", default: 0, quick: 2000, check: "number.integer >= 0", doc: "training samples (0 = all 60,000)" },
+    testSubset: { kind: "int", default: 0, quick: 1000, check: "number.integer >= 0", doc: "test samples (0 = all 10,000)" },
+    init: {
+      kind: "enum",
+      values: Object.keys(defaultInitConfigs),
+      default: "kaimingNormal",
+      doc: "initializer of every conv/dense layer"
+    },
+    // SGD with momentum 0.9 and lr 0.01 is the common LeNet recipe (and PyTorch's tutorial values).
+    lr: { kind: "number", default: 0.01, check: "number > 0", doc: "learning rate" },
+    batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size" },
+    activation: { kind: "enum", values: ["relu", "tanh", "sigmoid"], default: "relu", doc: "activation" }
+  },
+  setup: setupBackend,
+  run: (config) =>
+    Effect.gen(function* () {
+      const reporter = yield* Reporter
+      const source = yield* attempt(() => locateSource("fashion-mnist", config.data, reporter.line))
+      const data = yield* step(prepareDataset, {
+        dataset: "fashion-mnist",
+        source,
+        ...(config.subset > 0 ? { trainSubset: { count: config.subset } } : {}),
+        ...(config.testSubset > 0 ? { testSubset: { count: config.testSubset } } : {}),
+        rgb: false,
+        normalization: "standard",
+        seed: config.seed
+      })
+      const model: ModelSpec = {
+        arch: "lenet5",
+        inputShape: [28, 28, 1],
+        classes: 10,
+        activation: config.activation as "relu"
+      }
+      const init = defaultInitConfigs[config.init as InitName]
+      const initial = yield* step(initWeights, { model, init, seed: config.seed })
+      const backend = tf.getBackend()
+      const trained = yield* step(train, {
+        model,
+        initial,
+        data: data.train,
+        backend,
+        config: {
+          optimizer: { kind: "sgd", momentum: 0.9, weightDecay: 0 },
+          lr: config.lr,
+          schedule: { kind: "constant" },
+          epochs: config.epochs,
+          batchSize: config.batch,
+          seed: config.seed
+        }
+      })
+      const test = yield* step(evaluate, { model, weights: trained.weights, data: data.test, backend })
+      const imagesPerSecond = (data.train.n * trained.history.length) / trained.history.reduce((a, h) => a + h.seconds, 0)
+      return {
+        experiments: [
+          {
+            id: `lenet5-${config.activation}-${config.init}`,
+            testAccuracy: test.accuracy,
+            testLoss: test.loss,
+            diverged: trained.diverged !== null,
+            epochs: trained.history.length,
+            seconds: trained.seconds,
+            trainImagesPerSecond: imagesPerSecond,
+            trainSamples: data.train.n,
+            testSamples: data.test.n
+          }
+        ],
+        history: trained.history,
+        confusion: test.confusion
+      }
+    }),
+  report: ({ experiments, history }) =>
+    [
+      "## LeNet-5 on Fashion-MNIST",
+      "",
+      markdownTable(
+        ["run", "train / test samples", "epochs", "test accuracy", "test loss", "diverged", "train img/s"],
+        experiments.map((e) => [
+          e.id,
+          `${e.trainSamples} / ${e.testSamples}`,
+          e.epochs,
+          `${(100 * e.testAccuracy).toFixed(2)} %`,
+          e.testLoss.toFixed(4),
+          e.diverged ? "yes" : "no",
+          e.trainImagesPerSecond.toFixed(0)
+        ])
+      ),
+      "",
+      "### Per epoch",
+      "",
+      markdownTable(
+        ["epoch", "lr", "train loss", "train accuracy", "seconds"],
+        history.map((h) => [h.epoch + 1, h.lr, h.trainLoss.toFixed(4), `${(100 * h.trainAccuracy).toFixed(2)} %`, h.seconds.toFixed(1)])
+      )
+    ].join("\n")
+})
+
+if (import.meta.main) runMain(lenetFmnist)
