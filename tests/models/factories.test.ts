@@ -129,11 +129,16 @@ describe("ResNet18", () => {
 })
 
 describe("max pool padding", () => {
-  test("pads with −∞ as PyTorch does (zero padding would win over negative inputs)", () => {
+  test("pads with −∞ as PyTorch does (zero padding would win over negative inputs); gradient flows", () => {
     const input = tf.input({ shape: [4, 4, 1] })
     const m = tf.model({ inputs: input, outputs: maxPool(input, "pool", 3, 2, 1) })
-    const y = tf.tidy(() => Array.from((m.predict(tf.fill([1, 4, 4, 1], -1)) as tf.Tensor).dataSync()))
-    expect(y).toEqual([-1, -1, -1, -1])
+    const x = tf.tensor4d(Array.from({ length: 16 }, (_, i) => -(i + 1)), [1, 4, 4, 1])
+    // PyTorch MaxPool2d(3, 2, padding=1) on -1..-16: windows rows/cols {-1..1, 1..3}.
+    const y = tf.tidy(() => Array.from((m.predict(x) as tf.Tensor).dataSync()))
+    expect(y).toEqual([-1, -2, -5, -6])
+    const g = tf.tidy(() => Array.from(tf.grad((t: tf.Tensor) => (m.apply(t) as tf.Tensor).sum())(x).dataSync()))
+    expect(g).toEqual([1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    x.dispose()
     m.dispose()
   })
 })
