@@ -30,14 +30,20 @@ export interface Optimizer {
 }
 
 export const makeOptimizer = (config: OptimizerConfig, vars: ReadonlyArray<tf.Variable>): Optimizer => {
-  const zeros = (prefix: string) => vars.map((v, i) => tf.variable(tf.zerosLike(v), false, `${prefix}${i}_${v.id}`))
+  /** A variable from a temporary: tf.variable keeps its own reference, the temporary is disposed here. */
+  const variableFrom = (value: tf.Tensor, name?: string) => {
+    const variable = tf.variable(value, false, name)
+    value.dispose()
+    return variable
+  }
+  const zeros = (prefix: string) => vars.map((v, i) => variableFrom(tf.zerosLike(v), `${prefix}${i}_${v.id}`))
   const b1 = config.beta1 ?? 0.9
   const b2 = config.beta2 ?? 0.999
   const eps = config.epsilon ?? 1e-8
   const wd = config.weightDecay
   const slots: Record<string, tf.Variable[]> =
     config.kind === "sgd" ? (config.momentum > 0 ? { v: zeros("v") } : {}) : { m: zeros("m"), s: zeros("s") }
-  const t = tf.variable(tf.scalar(0), false)
+  const t = variableFrom(tf.scalar(0))
 
   const step = (grads: ReadonlyArray<tf.Tensor>, lr: number) =>
     tf.tidy(() => {
