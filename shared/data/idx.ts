@@ -73,6 +73,8 @@ export interface IdxPairOptions {
   /** Number of classes; every label must be below it. Default 10 (MNIST, Fashion-MNIST). */
   readonly classes?: number
   readonly classNames?: ReadonlyArray<string>
+  /** When given, images of another size are a BadDataFile (MNIST and Fashion-MNIST are 28×28). */
+  readonly expectSize?: { readonly height: number; readonly width: number }
 }
 
 /** Loads an image file and its label file into one ImageSet (NHWC, 1 channel, raw bytes). */
@@ -81,6 +83,14 @@ export const loadIdxPair = async (imagesFile: string, labelsFile: string, opts: 
   const images = await readIdxFile(imagesFile, 3)
   const labels = await readIdxFile(labelsFile, 1)
   const [n, height, width] = images.dims as [number, number, number]
+  const want = opts.expectSize
+  if (want && (height !== want.height || width !== want.width)) {
+    throw new BadDataFile({
+      file: imagesFile,
+      problem: `images are ${height}x${width}, expected ${want.height}x${want.width}`,
+      fix: "this file belongs to another dataset; check the folder"
+    })
+  }
   const nLabels = labels.dims[0]!
   if (nLabels !== n) {
     throw new BadDataFile({

@@ -27,7 +27,11 @@ export const loadDataset = async (
     switch (located.name) {
       case "mnist":
       case "fashion-mnist":
-        return loadMnistLike(dir, split, { classes: 10, classNames: DATASETS[located.name].classNames! })
+        return loadMnistLike(dir, split, {
+          classes: 10,
+          classNames: DATASETS[located.name].classNames!,
+          expectSize: { height: 28, width: 28 }
+        })
       case "cifar10":
         return loadCifar10(dir, split)
       case "cifar100":

@@ -37,15 +37,14 @@ export interface Located {
 }
 
 const download = async (spec: DatasetSpec, target: string, opts: LocateOptions): Promise<void> => {
-  const dl = { ...(opts.fetch ? { fetch: opts.fetch } : {}), ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}), ...(opts.log ? { log: opts.log } : {}) }
   if (spec.source.kind === "files") {
-    // Files already there (complete: they only ever arrive by rename) are kept; only the missing ones are fetched.
+    // Files already there are kept (the loader validates them); only the missing ones are fetched.
     for (const f of spec.source.files) {
       const dest = join(target, f.name)
-      if (!(await isFile(dest))) await downloadFile(f, dest, dl)
+      if (!(await isFile(dest))) await downloadFile(f, dest, opts)
     }
   } else {
-    await downloadArchive(spec.source, target, async (d) => (await spec.find(d)) !== undefined, dl)
+    await downloadArchive(spec.source, target, async (d) => (await spec.find(d)) !== undefined, opts)
   }
 }
 
@@ -54,7 +53,7 @@ export const locateDataset = async (name: string, opts: LocateOptions = {}): Pro
   const spec = datasetSpec(name)
   const projectDir = resolve(opts.projectDataDir ?? "data", spec.name)
   const candidates: { dir: string; source: Located["source"] }[] = [
-    ...(opts.dataDir ? [resolve(opts.dataDir), resolve(opts.dataDir, spec.name)].map((dir) => ({ dir, source: "given" as const })) : []),
+    ...(opts.dataDir ? [opts.dataDir, join(opts.dataDir, spec.name)] : []).map((d) => ({ dir: resolve(d), source: "given" as const })),
     { dir: projectDir, source: "project" },
     ...(opts.systemDirs ?? spec.systemDirs).map((dir) => ({ dir, source: "system" as const }))
   ]

@@ -100,6 +100,19 @@ describe("IDX corruption is a BadDataFile naming the file", () => {
     await expectTagged(loadIdxPair(img, lab), "BadDataFile", lab)
   })
 
+  test("wrong image dimensions where a size is required", async () => {
+    const img = await write(join(tmp.dir, "dims", "img"), images)
+    const lab = await write(join(tmp.dir, "dims", "lab"), labels)
+    const e = await expectTagged<{ problem: string }>(loadIdxPair(img, lab, { expectSize: { height: 28, width: 28 } }), "BadDataFile", img)
+    expect(e.problem).toContain("3x3")
+    expect(e.problem).toContain("28x28")
+  })
+
+  test("a zero dimension", async () => {
+    const img = await write(join(tmp.dir, "zero", "img"), idxBytes(0x803, [4, 0, 3], new Uint8Array(0)))
+    await expectTagged(loadIdxPair(img, await write(join(tmp.dir, "zero", "lab"), labels)), "BadDataFile", img)
+  })
+
   test("a missing file", async () => {
     const dir = join(tmp.dir, "half")
     await write(join(dir, "train-images-idx3-ubyte.gz"), gzipSync(images))

@@ -238,10 +238,16 @@ describe("downloadFile / downloadArchive", () => {
 describe("loadDataset", () => {
   test("locates then loads by name, with class names", async () => {
     const dir = join(tmp.dir, "ld")
-    const written = await writeMnistDir(join(dir, "fashion-mnist"), { nTrain: 4, nTest: 2, h: 3, w: 3, gzip: true })
+    const written = await writeMnistDir(join(dir, "fashion-mnist"), { nTrain: 4, nTest: 2, h: 28, w: 28, gzip: true })
     const { set, located } = await loadDataset("fashion-mnist", "test", { dataDir: dir, download: false })
     expect(located.source).toBe("given")
     expect(Array.from(set.images)).toEqual(Array.from(written.test.images))
     expect(set.classNames?.[0]).toBe("T-shirt/top")
+  })
+
+  test("MNIST-family files that are not 28x28 are a BadDataFile", async () => {
+    const dir = join(tmp.dir, "ld-small")
+    await writeMnistDir(dir, { nTrain: 4, nTest: 2, h: 3, w: 3, gzip: true })
+    await expectTagged(loadDataset("mnist", "train", { dataDir: dir, download: false }), "BadDataFile", join(dir, "train-images-idx3-ubyte.gz"))
   })
 })
