@@ -1,8 +1,8 @@
 /**
  * Image folders in the Imagenette / torchvision ImageFolder layout:
  *   <root>/<split>/<class>/<image>.JPEG     e.g. imagenette2-160/train/n01440764/ILSVRC2012_val_00000293.JPEG
- * Class k is the k-th class folder name in sorted order, taken over `<root>/train` and `<root>/<split>` together so
- * train and val agree on label numbers. Images (.jpeg .jpg .png .webp, any case) are decoded with sharp to RGB (or
+ * Class k is the k-th class folder name in sorted order, taken over `<root>/train`, `<root>/val` and `<root>/<split>`
+ * together so every split agrees on label numbers. Images (.jpeg .jpg .png .webp, any case) are decoded with sharp to RGB (or
  * gray) bytes and resized to `size`; without `size` every image must already have the size of the first one.
  *
  * With `cacheDir`, the decoded set is stored as one raw file (see set-cache.ts) keyed by the options and every
@@ -66,9 +66,11 @@ export const listImageFolder = async (root: string, split: string): Promise<Imag
       fix: `expected the layout ${root}/${split}/<class>/<image>.JPEG`
     })
   }
-  const trainDir = join(root, "train")
-  const classSet = new Set(await subfolders(splitDir))
-  if (split !== "train" && (await isDirectory(trainDir))) for (const c of await subfolders(trainDir)) classSet.add(c)
+  // Class numbering comes from train ∪ val ∪ this split, so every split numbers the classes the same way.
+  const classSet = new Set<string>()
+  for (const dir of new Set([join(root, "train"), join(root, "val"), splitDir])) {
+    if (await isDirectory(dir)) for (const c of await subfolders(dir)) classSet.add(c)
+  }
   const classNames = sortedNames([...classSet])
   if (classNames.length === 0) {
     throw new BadDataFile({ file: splitDir, problem: "no class folders", fix: `put images in ${splitDir}/<class>/` })
@@ -79,7 +81,7 @@ export const listImageFolder = async (root: string, split: string): Promise<Imag
   const files: { path: string; label: number }[] = []
   for (const [label, name] of classNames.entries()) {
     const dir = join(splitDir, name)
-    if (!(await isDirectory(dir))) continue // a class only the train split has
+    if (!(await isDirectory(dir))) continue // a class only another split has
     const entries = (await readdir(dir, { withFileTypes: true }))
       .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase()))
       .map((e) => e.name)

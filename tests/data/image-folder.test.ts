@@ -61,6 +61,19 @@ describe("image folder (Imagenette layout)", () => {
     }
   })
 
+  test("a class only val has still gets the same number in train and val", async () => {
+    const dir = join(tmp.dir, "val-extra")
+    await write(join(dir, "train", "b", "1.jpg"), await solidJpeg(8, 8, [1, 2, 3]))
+    await write(join(dir, "val", "a", "1.jpg"), await solidJpeg(8, 8, [1, 2, 3]))
+    await write(join(dir, "val", "b", "1.jpg"), await solidJpeg(8, 8, [1, 2, 3]))
+    const train = await loadImageFolder(dir, { split: "train" })
+    const val = await loadImageFolder(dir, { split: "val" })
+    expect(train.classNames).toEqual(["a", "b"])
+    expect(val.classNames).toEqual(["a", "b"])
+    expect(Array.from(train.labels)).toEqual([1])
+    expect(Array.from(val.labels)).toEqual([0, 1])
+  })
+
   test("the val split uses the train split's class numbering", async () => {
     const val = await loadImageFolder(root, { split: "val", size: { height: 8, width: 8 } })
     expect(val.classNames).toEqual(["n01440764", "n02102040", "n03000684"])
