@@ -13,6 +13,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { mkdir, open, rename, rm } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { promisify } from "node:util"
+import { Data } from "effect"
 import { BadDataFile } from "../errors.ts"
 import { tempPathFor } from "./files.ts"
 
@@ -143,10 +144,13 @@ export const SOURCES = {
 export const sourceUrls = (source: DownloadSource): string[] =>
   source.kind === "files" ? source.files.flatMap((f) => f.urls.slice(0, 1)) : [...source.file.urls]
 
-/** A download that could not happen (network, HTTP status). Digest mismatches are BadDataFile instead. */
-export class DownloadFailed extends Error {
-  constructor(readonly reasons: ReadonlyArray<string>) {
-    super(reasons.join("; "))
+/**
+ * A download that could not happen (network, HTTP status, stalled transfer), with one reason per URL tried.
+ * Digest mismatches are BadDataFile instead. `locateDataset` turns this into MissingData.
+ */
+export class DownloadFailed extends Data.TaggedError("DownloadFailed")<{ readonly reasons: ReadonlyArray<string> }> {
+  override get message() {
+    return `download failed: ${this.reasons.join("; ")}`
   }
 }
 
@@ -227,7 +231,7 @@ export const downloadFile = async (file: RemoteFile, dest: string, opts: Downloa
     }
   }
   if (mismatch) throw mismatch
-  throw new DownloadFailed(reasons)
+  throw new DownloadFailed({ reasons })
 }
 
 const run = promisify(execFile)

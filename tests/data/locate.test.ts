@@ -187,6 +187,7 @@ describe("downloadFile / downloadArchive", () => {
       error = e
     }
     expect(error).toBeInstanceOf(DownloadFailed)
+    expect((error as DownloadFailed)._tag).toBe("DownloadFailed")
     const reasons = (error as DownloadFailed).reasons
     expect(reasons[0]).toContain("404")
     expect(reasons[1]).toContain(brokenUrl)
