@@ -2,7 +2,8 @@
  * Kernels registered for the tfjs `wasm` backend so it can train CNNs.
  *
  * tfjs-backend-wasm 4.22 ships no `Conv2DBackpropFilter` (tfjs issue #8474), so a conv net fails at its first
- * backward pass. `registerWasmKernels()` adds it, and replaces three shipped gradient kernels:
+ * backward pass. `registerWasmKernels()` adds it, and replaces four shipped kernels:
+ * - `Conv2D`: unchanged, except output sizes rounded up by `dimRoundingMode` (see conv2d.ts).
  * - `Conv2DBackpropInput`: the shipped one is a scalar loop; here a Conv2D of the rotated filter (XNNPACK).
  * - `BatchMatMul`: the shipped one has no fast path for transposed operands (both dense-layer gradients).
  * - `MaxPoolGrad`: the shipped one is wrong for windows of values ≤ 0 and for ties (see max-pool-grad.ts).
@@ -12,7 +13,7 @@ import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type Ke
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { BackendUnavailable } from "./errors.ts"
 import { batchMatMul } from "./kernels/batch-mat-mul.ts"
-import { conv2DBackpropFilter, conv2DBackpropInput } from "./kernels/conv2d-grad.ts"
+import { conv2D, conv2DBackpropFilter, conv2DBackpropInput } from "./kernels/conv2d.ts"
 import { maxPoolGrad } from "./kernels/max-pool-grad.ts"
 
 /** Marks a kernel function as ours, so registering twice changes nothing. */
@@ -28,6 +29,13 @@ interface KernelSpec {
 }
 
 const specs: ReadonlyArray<KernelSpec> = [
+  {
+    kernelName: "Conv2D",
+    make: (shipped) => {
+      if (shipped === undefined) throw shippedMissing("Conv2D")
+      return ({ inputs, backend, attrs }) => conv2D(shipped, backend, inputs.x, inputs.filter, attrs)
+    }
+  },
   {
     kernelName: "Conv2DBackpropFilter",
     make: () => ({ inputs, backend, attrs }) => conv2DBackpropFilter(backend, inputs.x, inputs.dy, attrs)
@@ -67,7 +75,7 @@ const shippedMissing = (kernel: string) =>
  * function, which the backend runs when it initializes.
  */
 export const registerWasmKernels = (): void => {
-  if (getKernel("Conv2D", "wasm") === undefined) throw shippedMissing("Conv2D")
+  if (getKernel("Conv2DBackpropInput", "wasm") === undefined) throw shippedMissing("Conv2DBackpropInput")
   for (const spec of specs) {
     const current = getKernel(spec.kernelName, "wasm") as KernelConfig | undefined
     if (current !== undefined && OURS in current.kernelFunc) continue

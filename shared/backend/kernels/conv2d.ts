@@ -1,5 +1,6 @@
 /**
- * The two gradients of a 2-D convolution (NHWC), written as forward `Conv2D`s so they run on XNNPACK.
+ * Conv2D for wasm: the two gradients of a 2-D convolution (NHWC), written as forward `Conv2D`s so they run on
+ * XNNPACK, and a guard on the forward op for rounded output sizes.
  *
  * Forward, per spatial axis: y[o] = Σ_k x[o·s + k − p] · w[k]   (stride s, leading pad p; tfjs has no dilation
  * in conv gradients: its Conv2D gradient rejects dilation > 1 before these kernels are reached).
@@ -8,8 +9,11 @@
  *   with batch and channel axes swapped (N becomes the contracted "channel" axis, Cin becomes the "batch").
  * - input gradient   dx[i] = Σ_k z[i + p − k] · w[k] where z is dy with s − 1 zeros after every element:
  *   a stride-1 convolution of z with the filter rotated 180° and its in/out channels swapped.
+ * Both take the output size from dy itself. It can exceed what the attributes imply: tfjs's Conv2D gradient drops
+ * `dimRoundingMode`, so after a forward pass that rounded its size up, dy has an extra row/column reaching into
+ * implicit padding. The cpu backend then ignores that row (its gradient is wrong there); here it counts.
  */
-import { backend_util, type TensorInfo } from "@tensorflow/tfjs"
+import { backend_util, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { composed, type KernelScope, type Sides } from "./scope.ts"
 
@@ -17,11 +21,44 @@ type Pad = "valid" | "same" | number | backend_util.ExplicitPadding
 type Rounding = "floor" | "round" | "ceil" | undefined
 type Shape4 = [number, number, number, number]
 
-interface ConvGradAttrs {
+interface ConvAttrs {
   readonly strides: number | [number, number]
   readonly pad: Pad
   readonly dataFormat: "NHWC" | "NCHW"
   readonly dimRoundingMode?: Rounding
+}
+
+/**
+ * Forward Conv2D. With a `dimRoundingMode` that rounds the output size up, tfjs allocates an output row/column that
+ * reaches past the stated padding; the shipped kernel lets XNNPACK size the output from the padding itself, so that
+ * row is never written (uninitialized memory). Here the bottom/right padding is made exactly what the output needs,
+ * as the cpu backend implicitly does. Every other call goes straight to the shipped kernel.
+ */
+export const conv2D = (
+  shipped: KernelFunc,
+  backend: BackendWasm,
+  x: TensorInfo,
+  filter: TensorInfo,
+  attrs: ConvAttrs & { readonly dilations: number | [number, number] }
+): TensorInfo => {
+  const call = (input: TensorInfo, pad: ConvAttrs["pad"]) => {
+    const { dimRoundingMode: _, ...rest } = attrs
+    return shipped({ inputs: { x: input, filter }, backend, attrs: { ...rest, pad } as never }) as TensorInfo
+  }
+  if (attrs.dimRoundingMode === undefined || typeof attrs.pad === "string" || attrs.dataFormat === "NCHW") {
+    return shipped({ inputs: { x, filter }, backend, attrs: attrs as never }) as TensorInfo
+  }
+  const info = backend_util.computeConv2DInfo(
+    x.shape as Shape4, filter.shape as Shape4, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode,
+    false, "channelsLast"
+  )
+  const { top, left } = info.padInfo
+  const bottom = (info.outHeight - 1) * info.strideHeight + info.effectiveFilterHeight - info.inHeight - top
+  const right = (info.outWidth - 1) * info.strideWidth + info.effectiveFilterWidth - info.inWidth - left
+  return composed(backend, (s) => {
+    const input = s.padOrCrop(x, { top: 0, left: 0, bottom: Math.min(0, bottom), right: Math.min(0, right) })
+    return s.adopt(call(input, [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]]))
+  })
 }
 
 const requireNHWC = (kernel: string, dataFormat: string) => {
@@ -66,7 +103,7 @@ export const conv2DBackpropFilter = (
   backend: BackendWasm,
   x: TensorInfo,
   dy: TensorInfo,
-  attrs: ConvGradAttrs & { readonly filterShape: Shape4 }
+  attrs: ConvAttrs & { readonly filterShape: Shape4 }
 ): TensorInfo => {
   requireNHWC("Conv2DBackpropFilter", attrs.dataFormat)
   const info = backend_util.computeConv2DInfo(
@@ -95,7 +132,7 @@ export const conv2DBackpropInput = (
   backend: BackendWasm,
   dy: TensorInfo,
   filter: TensorInfo,
-  attrs: ConvGradAttrs & { readonly inputShape: Shape4 }
+  attrs: ConvAttrs & { readonly inputShape: Shape4 }
 ): TensorInfo => {
   requireNHWC("Conv2DBackpropInput", attrs.dataFormat)
   const info = backend_util.computeConv2DInfo(
