@@ -6,7 +6,7 @@ import { makeCircles as generate } from "../../shared/data/circles.ts"
 import { step } from "../../shared/engine/pipeline.ts"
 import { makeMemoryStore } from "../../shared/engine/store.ts"
 import { engineLayer, makeEngine, runWithEngine } from "../../shared/engine/testing.ts"
-import { defaultInitConfigs } from "../../shared/init/initializers.ts"
+import { type InitConfig, defaultInitConfigs } from "../../shared/init/initializers.ts"
 import type { ModelSpec } from "../../shared/models/spec.ts"
 import { putDataset } from "../../shared/schemas.ts"
 import { evaluate } from "../../steps/evaluate.ts"
@@ -30,7 +30,7 @@ const config = (over: Partial<TrainConfig> = {}): TrainConfig => ({
 })
 
 /** Circles → init → train → evaluate, in one engine. */
-const pipeline = (c: TrainConfig, init = defaultInitConfigs.kaimingNormal) =>
+const pipeline = (c: TrainConfig, init: InitConfig = defaultInitConfigs.kaimingNormal) =>
   Effect.gen(function* () {
     const data = yield* putDataset(generate({ n: 600, noise: 0.1, seed: 1 }))
     const initial = yield* step(initWeights, { model: mlp, init, seed: 0 })
