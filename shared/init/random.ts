@@ -7,67 +7,9 @@
  * gammas by Marsaglia–Tsang.
  */
 
-/**
- * A stream of random numbers. Stateful: every call advances it. (Same shape as shared/data/random.ts's `Rng`, so
- * the two generators can be merged into one module without touching callers.)
- */
-export interface Rng {
-  /** Uniform on [0, 1), 32 bits of resolution. */
-  readonly next: () => number
-  /** Uniform integer in [0, n). */
-  readonly int: (n: number) => number
-  /** Standard normal N(0, 1). */
-  readonly normal: () => number
-}
+import { type Rng, createRng, deriveSeed, splitmix32 } from "../random.ts"
 
-/** splitmix32's output function: a bijective 32-bit mixer (used to seed and to derive seeds). */
-export const splitmix32 = (x: number): number => {
-  let z = (x + 0x9e3779b9) | 0
-  z = Math.imul(z ^ (z >>> 16), 0x21f0aaad)
-  z = Math.imul(z ^ (z >>> 15), 0x735a2d97)
-  return (z ^ (z >>> 15)) >>> 0
-}
-
-/** FNV-1a of a string: a stable 32-bit hash, for deriving per-layer seeds from names. */
-const fnv1a = (s: string): number => {
-  let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
-  return h >>> 0
-}
-
-/**
- * A child seed for `label` (e.g. a layer name). Keyed by name, not position, so adding a layer leaves the other
- * layers' draws unchanged.
- */
-export const deriveSeed = (seed: number, label: string): number => splitmix32(splitmix32(seed) ^ fnv1a(label))
-
-/** A seeded stream. Same seed → same numbers on every machine. The seed must be a safe integer. */
-export const createRng = (seed: number): Rng => {
-  if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be a safe integer, got ${seed}`)
-  // Fold the high bits in so seeds above 2^32 still differ.
-  let state = splitmix32((seed | 0) ^ Math.floor(seed / 0x100000000))
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) | 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  // Box–Muller yields normals in pairs; keep the second one for the next call.
-  let spare: number | undefined
-  const normal = (): number => {
-    if (spare !== undefined) {
-      const z = spare
-      spare = undefined
-      return z
-    }
-    const u1 = 1 - next() // (0, 1]: log stays finite
-    const u2 = next()
-    const r = Math.sqrt(-2 * Math.log(u1))
-    spare = r * Math.sin(2 * Math.PI * u2)
-    return r * Math.cos(2 * Math.PI * u2)
-  }
-  return { next, int: (n) => Math.floor(next() * n), normal }
-}
+export { type Rng, createRng, deriveSeed, splitmix32 }
 
 /** `n` draws from U(low, high). */
 export const uniformArray = (rng: Rng, n: number, low: number, high: number): Float32Array => {

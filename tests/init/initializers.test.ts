@@ -33,7 +33,7 @@ describe("random", () => {
   test("pinned stream: a changed generator would silently change every cached init", () => {
     const rng = createRng(42)
     const firsts = [rng.next(), rng.next(), rng.normal()].map((x) => x.toFixed(8))
-    expect(firsts).toEqual(["0.47778174", "0.67725797", "-0.56790711"])
+    expect(firsts).toEqual(["0.17782322", "0.63139925", "0.82721765"])
     expect(deriveSeed(42, "conv1")).toBe(1356954839)
   })
 
