@@ -1,0 +1,220 @@
+/**
+ * The `torch` tfjs backend: tensors live in libtorch (ATen) memory and kernels run ATen ops through the shim
+ * (./shim.cpp, ./native.ts) — the way tfjs-node maps kernels onto TensorFlow ops. Values reach JS only through
+ * `read`/`readSync` (dataSync, data, print...).
+ *
+ *   const r = await registerTorchBackend({ threads: 1 })
+ *   if (r.ok) await tf.setBackend("torch")
+ *
+ * Storage: every dataId maps to one `at::Tensor*` with tfjs's logical shape (NHWC images, [fh, fw, in, out]
+ * filters) and whatever strides ATen chose; kernels never write into an existing tensor, so views are safe.
+ */
+import {
+  engine,
+  KernelBackend,
+  registerBackend,
+  registerKernel,
+  removeBackend,
+  util,
+  type BackendTimingInfo,
+  type DataId,
+  type DataType,
+  type TensorInfo
+} from "@tensorflow/tfjs"
+import { TorchUnsupported } from "./errors.ts"
+import { torchKernels } from "./kernels/index.ts"
+import { buildShim, openShim, type Handle, type Native, type OpName, type TorchDtype } from "./native.ts"
+
+interface Entry {
+  handle: Handle
+  dtype: TorchDtype
+  size: number
+  refCount: number
+}
+
+type Values = Float32Array | Int32Array | Uint8Array
+
+const isTorchDtype = (d: DataType): d is TorchDtype => d === "float32" || d === "int32" || d === "bool"
+
+export class TorchBackend extends KernelBackend {
+  readonly native: Native
+  /** Op indices by name (shortcut for `native.op`). */
+  readonly op: Readonly<Record<OpName, number>>
+  private readonly data = new Map<DataId, Entry>()
+
+  constructor(native: Native) {
+    super()
+    this.native = native
+    this.op = native.op
+  }
+
+  // ---- storage ---------------------------------------------------------------------------------------------
+
+  override write(values: unknown, shape: number[], dtype: DataType): DataId {
+    const dataId = {}
+    this.data.set(dataId, this.entryFor(values, shape, dtype, 1))
+    return dataId
+  }
+
+  override move(dataId: DataId, values: unknown, shape: number[], dtype: DataType, refCount: number): void {
+    this.data.set(dataId, this.entryFor(values, shape, dtype, refCount))
+  }
+
+  private entryFor(values: unknown, shape: number[], dtype: DataType, refCount: number): Entry {
+    if (!isTorchDtype(dtype)) throw new TorchUnsupported({ kernel: "write", what: `${dtype} tensors` })
+    const typed = asTyped(values, dtype, util.sizeFromShape(shape))
+    return { handle: this.native.fromValues(typed, shape, dtype), dtype, size: typed.length, refCount }
+  }
+
+  override async read(dataId: DataId): Promise<Values> {
+    return this.readSync(dataId)
+  }
+
+  override readSync(dataId: DataId): Values {
+    const e = this.entry(dataId)
+    const out = e.dtype === "float32" ? new Float32Array(e.size) : e.dtype === "int32" ? new Int32Array(e.size) : new Uint8Array(e.size)
+    this.native.read(e.handle, out)
+    return out
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const e = this.data.get(dataId)
+    if (e === undefined) return true
+    e.refCount--
+    if (!force && e.refCount > 0) return false
+    this.native.free(e.handle)
+    this.data.delete(dataId)
+    return true
+  }
+
+  override refCount(dataId: DataId): number {
+    return this.data.get(dataId)?.refCount ?? 0
+  }
+
+  override incRef(dataId: DataId): void {
+    this.entry(dataId).refCount++
+  }
+
+  override numDataIds(): number {
+    return this.data.size
+  }
+
+  override memory() {
+    return { unreliable: false, liveNativeTensors: this.native.live() }
+  }
+
+  override async time(f: () => void): Promise<BackendTimingInfo> {
+    const start = util.now()
+    f()
+    return { kernelMs: util.now() - start }
+  }
+
+  override floatPrecision(): 32 {
+    return 32
+  }
+
+  override epsilon(): number {
+    return super.epsilon()
+  }
+
+  override dispose(): void {
+    for (const e of this.data.values()) this.native.free(e.handle)
+    this.data.clear()
+  }
+
+  // ---- for kernels -----------------------------------------------------------------------------------------
+
+  /** The entry of `dataId`, moving the tensor over from another backend first if it lives there. */
+  private entry(dataId: DataId): Entry {
+    let e = this.data.get(dataId)
+    if (e === undefined) {
+      engine().moveData(this, dataId)
+      e = this.data.get(dataId)
+      if (e === undefined) throw new Error("torch backend: tensor not found (disposed?)")
+    }
+    return e
+  }
+
+  /** The native tensor behind a kernel input. */
+  handle(t: TensorInfo): Handle {
+    return this.entry(t.dataId).handle
+  }
+
+  /** Registers a handle the shim just returned as a tfjs tensor (reads dtype/shape of the last call's result). */
+  adopt(h: Handle): TensorInfo {
+    const dtype = this.native.resultDtype()
+    const shape = this.native.resultShape()
+    const dataId = {}
+    this.data.set(dataId, { handle: h, dtype, size: util.sizeFromShape(shape), refCount: 1 })
+    return { dataId, shape, dtype }
+  }
+
+  /** Runs shim op `op` on tfjs inputs (scalar arguments already in native.ints/floats/ptrs). */
+  run(op: number, a?: TensorInfo | null, b?: TensorInfo | null, c?: TensorInfo | null): TensorInfo {
+    return this.adopt(
+      this.native.call(op, a ? this.handle(a) : null, b ? this.handle(b) : null, c ? this.handle(c) : null)
+    )
+  }
+
+  /** Runs an op on native handles, for intermediates a kernel frees itself. */
+  raw(op: number, a?: Handle | null, b?: Handle | null, c?: Handle | null): Handle {
+    return this.native.call(op, a, b, c)
+  }
+
+  /** Writes `values` into the ints exchange area from index `at`; returns the index after the last one. */
+  setInts(values: ReadonlyArray<number>, at = 0): number {
+    const ints = this.native.ints
+    for (let i = 0; i < values.length; i++) ints[at + i] = values[i]!
+    return at + values.length
+  }
+}
+
+const asTyped = (values: unknown, dtype: TorchDtype, size: number): Values => {
+  if (values === null || values === undefined) {
+    return dtype === "float32" ? new Float32Array(size) : dtype === "int32" ? new Int32Array(size) : new Uint8Array(size)
+  }
+  if (dtype === "float32") return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>)
+  if (dtype === "int32") return values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>)
+  return values instanceof Uint8Array ? values : Uint8Array.from(values as ArrayLike<number>)
+}
+
+export interface TorchBackendOptions {
+  /** Intra-op threads for ATen (at::set_num_threads); ATen's default when absent. */
+  readonly threads?: number
+  /** A prebuilt shim library; scripts/build-torch-shim.sh builds (or finds the cached) one when absent. */
+  readonly libPath?: string
+  /** Registration priority among tfjs backends (tfjs picks the highest when none is set); 0 by default. */
+  readonly priority?: number
+}
+
+export type TorchRegistration = { ok: true } | { ok: false; reason: string }
+
+let registered: Native | undefined
+
+/**
+ * Builds (or finds) and loads the shim, registers the `torch` backend and its kernels. Never throws: when
+ * libtorch, g++ or the shim is missing, resolves `{ ok: false, reason }` with one line saying what. Calling it
+ * again is cheap (the shim is loaded once per process; `threads` is applied each time).
+ */
+export const registerTorchBackend = async (opts: TorchBackendOptions = {}): Promise<TorchRegistration> => {
+  try {
+    if (registered === undefined) {
+      const native = openShim(opts.libPath ?? buildShim(), opts.threads)
+      for (const k of torchKernels) registerKernel(k)
+      if (engineHasBackend()) removeBackend("torch")
+      registerBackend("torch", () => new TorchBackend(native), opts.priority ?? 0)
+      registered = native
+    } else if (opts.threads !== undefined) {
+      registered.setThreads(opts.threads)
+    }
+    return { ok: true }
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e)
+    return { ok: false, reason: text.split("\n")[0]!.slice(0, 300) }
+  }
+}
+
+const engineHasBackend = () => engine().registryFactory["torch"] !== undefined
+
+/** The shim of the registered backend (live-tensor count, threads), or undefined before registration. */
+export const torchNative = (): Native | undefined => registered

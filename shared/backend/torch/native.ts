@@ -1,0 +1,163 @@
+/**
+ * The shim (./shim.cpp) as seen from JS: built by scripts/build-torch-shim.sh, opened with bun:ffi.
+ *
+ * A tensor is a `Handle` (an `at::Tensor*`). Scalar arguments are written into `ints` / `floats` / `ptrs`, views
+ * over the shim's static exchange area, right before `call`; the result's dtype and shape come back in `meta`.
+ */
+import { CString, dlopen, FFIType, toArrayBuffer, type Pointer } from "bun:ffi"
+import { existsSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { TorchOpError } from "./errors.ts"
+
+export type Handle = Pointer
+
+/** Every op of the shim's table that the kernels use; `load` fails when the shim lacks one. */
+export const opNames = [
+  "identity", "neg", "abs", "sign", "sqrt", "rsqrt", "square", "exp", "expm1", "log", "log1p", "sin", "cos", "tan",
+  "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid", "relu", "relu6", "elu",
+  "selu", "softplus", "ceil", "floor", "round", "reciprocal", "erf", "logical_not", "is_nan", "is_inf",
+  "is_finite", "zeros_like", "ones_like", "contiguous", "step", "leaky_relu", "clip", "cast",
+  "add", "sub", "mul", "div", "floor_div", "mod", "pow", "maximum", "minimum", "squared_difference", "atan2",
+  "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or",
+  "logical_xor", "prelu", "elu_grad", "where", "add_n",
+  "reshape", "transpose", "slice", "strided_slice", "concat", "stack", "select", "narrow", "tile", "reverse", "pad",
+  "mirror_pad", "gather", "one_hot", "unsorted_segment_sum", "fill", "range", "linspace",
+  "sum", "mean", "max", "min", "prod", "all", "any", "argmax", "argmin", "cumsum", "cumprod",
+  "matmul", "softmax", "log_softmax", "batch_norm",
+  "conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "max_pool", "max_pool_grad", "avg_pool",
+  "avg_pool_grad"
+] as const
+export type OpName = (typeof opNames)[number]
+
+/** tfjs dtypes as the shim numbers them. */
+export const dtypeCode = { float32: 0, int32: 1, bool: 2 } as const
+export type TorchDtype = keyof typeof dtypeCode
+const dtypeOf: ReadonlyArray<TorchDtype> = ["float32", "int32", "bool"]
+
+export interface Native {
+  /** Op indices by name. */
+  readonly op: Readonly<Record<OpName, number>>
+  readonly ints: Int32Array
+  readonly floats: Float64Array
+  /** Tensor handles for list ops (concat, stack, add_n) and extra inputs. */
+  readonly ptrs: Float64Array
+  /** Runs op `op` on up to three tensors; throws TorchOpError with ATen's message. */
+  readonly call: (op: number, a?: Handle | null, b?: Handle | null, c?: Handle | null) => Handle
+  /** dtype and shape of the last result (or of the last `describe`d handle). */
+  readonly resultDtype: () => TorchDtype
+  readonly resultShape: () => number[]
+  readonly describe: (h: Handle) => void
+  readonly fromValues: (values: Float32Array | Int32Array | Uint8Array, shape: ReadonlyArray<number>, dtype: TorchDtype) => Handle
+  readonly read: (h: Handle, out: Float32Array | Int32Array | Uint8Array) => void
+  readonly free: (h: Handle) => void
+  /** Tensors the shim has handed out and not yet freed. */
+  readonly live: () => number
+  readonly setThreads: (n: number) => void
+  readonly threads: () => number
+  readonly opName: (op: number) => string
+}
+
+const symbols = {
+  lwi_meta: { args: [], returns: FFIType.ptr },
+  lwi_ints: { args: [], returns: FFIType.ptr },
+  lwi_floats: { args: [], returns: FFIType.ptr },
+  lwi_ptrs: { args: [], returns: FFIType.ptr },
+  lwi_error: { args: [], returns: FFIType.ptr },
+  lwi_live: { args: [], returns: FFIType.i32 },
+  lwi_init: { args: [FFIType.i32], returns: FFIType.i32 },
+  lwi_set_threads: { args: [FFIType.i32], returns: FFIType.void },
+  lwi_get_threads: { args: [], returns: FFIType.i32 },
+  lwi_op: { args: [FFIType.ptr], returns: FFIType.i32 },
+  lwi_from: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
+  lwi_read: { args: [FFIType.ptr, FFIType.ptr, FFIType.f64], returns: FFIType.i32 },
+  lwi_describe: { args: [FFIType.ptr], returns: FFIType.i32 },
+  lwi_free: { args: [FFIType.ptr], returns: FFIType.void },
+  lwi_call: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.ptr }
+} as const
+
+/** The repository root, found from this file (shared/backend/torch/native.ts). */
+const repoRoot = () => join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
+
+/**
+ * Runs scripts/build-torch-shim.sh (a no-op when the library for this source is cached) and returns the library's
+ * path, or throws with the script's one-line reason.
+ */
+export const buildShim = (): string => {
+  const script = join(repoRoot(), "scripts", "build-torch-shim.sh")
+  if (!existsSync(script)) throw new Error(`missing ${script}`)
+  const run = Bun.spawnSync(["bash", script], { stdout: "pipe", stderr: "pipe", env: process.env })
+  const stderr = run.stderr.toString().trim().split("\n").filter((l) => !l.includes("compiling"))
+  if (run.exitCode !== 0) throw new Error(stderr.at(-1) ?? `build-torch-shim.sh exited with ${run.exitCode}`)
+  const path = run.stdout.toString().trim().split("\n").at(-1) ?? ""
+  if (!existsSync(path)) throw new Error(`build-torch-shim.sh printed "${path}", which does not exist`)
+  return path
+}
+
+/** Opens the shim at `path`, sets `threads` intra-op threads (when given), and resolves every op. Throws why not. */
+export const openShim = (path: string, threads?: number): Native => {
+  const lib = dlopen(path, symbols)
+  const s = lib.symbols
+  // bun:ffi returns pointers as numbers at run time; its types also allow bigint.
+  const asPtr = (p: unknown) => p as Pointer | null
+  const view = <T>(p: unknown, bytes: number, make: (b: ArrayBuffer) => T): T => {
+    if (p === null) throw new Error("shim returned a null exchange area")
+    return make(toArrayBuffer(p as Pointer, 0, bytes))
+  }
+  const meta = view(s.lwi_meta(), 34 * 4, (b) => new Int32Array(b))
+  const ints = view(s.lwi_ints(), 4096 * 4, (b) => new Int32Array(b))
+  const floats = view(s.lwi_floats(), 64 * 8, (b) => new Float64Array(b))
+  const ptrs = view(s.lwi_ptrs(), 4096 * 8, (b) => new Float64Array(b))
+  const lastError = () => {
+    const p = asPtr(s.lwi_error())
+    return p === null ? "unknown error" : new CString(p).toString()
+  }
+  if (s.lwi_init(threads ?? 0) < 0) throw new Error(`shim init failed: ${lastError()}`)
+
+  const op = {} as Record<OpName, number>
+  const names: Array<string> = []
+  for (const name of opNames) {
+    const i = s.lwi_op(Buffer.from(`${name}\0`))
+    if (i < 0) throw new Error(`shim at ${path} has no op "${name}" (stale build?)`)
+    op[name] = i
+    names[i] = name
+  }
+  const opName = (i: number) => names[i] ?? `#${i}`
+
+  return {
+    op,
+    ints,
+    floats,
+    ptrs,
+    call: (i, a = null, b = null, c = null) => {
+      const h = asPtr(s.lwi_call(i, a, b, c))
+      if (h === null) throw new TorchOpError({ op: opName(i), reason: lastError() })
+      return h
+    },
+    resultDtype: () => dtypeOf[meta[0]!]!,
+    resultShape: () => {
+      const rank = meta[1]!
+      const shape = new Array<number>(rank)
+      for (let i = 0; i < rank; i++) shape[i] = meta[2 + i]!
+      return shape
+    },
+    describe: (h) => void s.lwi_describe(h),
+    fromValues: (values, shape, dtype) => {
+      ints[0] = shape.length
+      for (let i = 0; i < shape.length; i++) ints[1 + i] = shape[i]!
+      const h = asPtr(s.lwi_from(values.length > 0 ? values : null, dtypeCode[dtype]))
+      if (h === null) throw new TorchOpError({ op: "write", reason: lastError() })
+      return h
+    },
+    read: (h, out) => {
+      if (s.lwi_read(h, out.length > 0 ? out : null, out.byteLength) !== 0) {
+        throw new TorchOpError({ op: "read", reason: lastError() })
+      }
+    },
+    free: (h) => s.lwi_free(h),
+    live: () => s.lwi_live(),
+    setThreads: (n) => s.lwi_set_threads(n),
+    threads: () => s.lwi_get_threads(),
+    opName
+  }
+}
