@@ -1,0 +1,28 @@
+/** LW — learned per-layer initialization: config and presets, one layer's learning, the greedy walk over a model. */
+export { defaultLwConfig, lrAtEpoch, lwPresets, type Convergence, type LwConfig, type LwPresetName, type Site, type TermSite } from "./config.ts"
+export { lwLoss, layerStatsOf, moments, type LayerStats, type LossParts, type Moments, type Sites } from "./stats.ts"
+export {
+  learnLayer,
+  type Divergence,
+  type EpochRecord,
+  type LayerFn,
+  type LayerResult,
+  type LayerWeights,
+  type LearnLayerArgs,
+  type StopReason,
+  type WeightArray
+} from "./learn-layer.ts"
+export { layerProblem, type LayerProblem, type Probe } from "./layer-problem.ts"
+export {
+  layerStats,
+  learnModelInit,
+  learnOneLayer,
+  lwLayerNames,
+  namedWeights,
+  type LayerReport,
+  type LearnedLayer,
+  type LearnModelOptions,
+  type LearnModelResult
+} from "./greedy.ts"
+export { ResumeMismatch, UnsupportedLayer } from "./errors.ts"
+export { LwConfigSchema } from "./schema.ts"

@@ -1,0 +1,75 @@
+/**
+ * LW's statistics and loss on tensors (see config.ts for the definitions). Plain tensor functions: the caller
+ * owns (and disposes, or tidies) what they return.
+ */
+import * as tf from "@tensorflow/tfjs"
+import type { LwConfig, Site } from "./config.ts"
+
+export interface Moments {
+  /** Scalar ("tensor" scope) or [C] ("channel" scope). */
+  readonly mean: tf.Tensor
+  readonly variance: tf.Tensor
+}
+
+/**
+ * Mean and variance of `t`: over every element ("tensor"), or per channel (last axis) over the others
+ * ("channel"). `unbiased` divides the summed squares by N − 1.
+ */
+export const moments = (t: tf.Tensor, scope: LwConfig["scope"], unbiased: boolean): Moments =>
+  tf.tidy(() => {
+    const axes = scope === "tensor" ? t.shape.map((_, i) => i) : t.shape.slice(0, -1).map((_, i) => i)
+    const n = axes.reduce((acc, a) => acc * t.shape[a]!, 1)
+    const mean = tf.mean(t, axes)
+    const squares = tf.sum(tf.square(tf.sub(t, scope === "tensor" ? mean : mean.reshape([...axes.map(() => 1), -1]))), axes)
+    const variance = tf.div(squares, unbiased ? Math.max(1, n - 1) : n)
+    return { mean, variance }
+  })
+
+export interface LossParts {
+  /** Scalars; an "off" term is 0. */
+  readonly meanLoss: tf.Scalar
+  readonly varLoss: tf.Scalar
+  readonly loss: tf.Scalar
+}
+
+/** The tensor a term reads: the layer output or its activation. */
+export type Sites = {
+  readonly output: tf.Tensor
+  readonly activation: tf.Tensor
+}
+
+/** α·meanLoss + varLoss (or meanLoss + α·varLoss), each the mean squared error of a statistic to its target. */
+export const lwLoss = (sites: Sites, config: LwConfig): LossParts =>
+  tf.tidy(() => {
+    const term = (at: Site | "off", pick: (m: Moments) => tf.Tensor, target: number): tf.Scalar =>
+      at === "off"
+        ? tf.scalar(0)
+        : (tf.mean(tf.square(tf.sub(pick(moments(sites[at], config.scope, config.unbiasedVariance)), target))) as tf.Scalar)
+    const meanLoss = term(config.meanAt, (m) => m.mean, config.meanTarget)
+    const varLoss = term(config.varianceAt, (m) => m.variance, config.varianceTarget)
+    const loss =
+      config.alphaScales === "mean"
+        ? tf.add(tf.mul(config.alpha, meanLoss), varLoss)
+        : tf.add(meanLoss, tf.mul(config.alpha, varLoss))
+    return { meanLoss, varLoss, loss: loss as tf.Scalar }
+  })
+
+/** Scalar mean and variance over every element of the layer output and of its activation, as numbers. */
+export interface LayerStats {
+  readonly outputMean: number
+  readonly outputVar: number
+  readonly activationMean: number
+  readonly activationVar: number
+}
+
+/** The reported statistics: always whole-tensor scalars (whatever the loss scope), with the config's estimator. */
+export const layerStatsOf = (sites: Sites, unbiased: boolean): LayerStats => {
+  const values = tf.tidy(() => {
+    const o = moments(sites.output, "tensor", unbiased)
+    const a = moments(sites.activation, "tensor", unbiased)
+    return tf.stack([o.mean, o.variance, a.mean, a.variance])
+  })
+  const [outputMean, outputVar, activationMean, activationVar] = values.dataSync()
+  values.dispose()
+  return { outputMean: outputMean!, outputVar: outputVar!, activationMean: activationMean!, activationVar: activationVar! }
+}
