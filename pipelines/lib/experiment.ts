@@ -1,0 +1,135 @@
+/**
+ * The building blocks the LW pipelines share, each a few steps composed: Fashion-MNIST (or Imagenette) prepared
+ * with its mini-batches, a learned initialization (LW, layer by layer), a heuristic one, and train + evaluate.
+ * Because every piece is a cached step, experiments that share upstream work (the dataset, the LW batch, layers
+ * already learned) run it once.
+ */
+import { Effect } from "effect"
+import { step, sequence } from "../../shared/engine/pipeline.ts"
+import { Reporter } from "../../shared/engine/reporter.ts"
+import { attempt } from "../../shared/errors.ts"
+import { locateSource } from "../../shared/data/flags.ts"
+import type { InitConfig } from "../../shared/init/initializers.ts"
+import type { LwConfig } from "../../shared/lw/config.ts"
+import { lwLayerNames } from "../../shared/lw/greedy.ts"
+import type { ModelSpec } from "../../shared/models/spec.ts"
+import type { DatasetRef, WeightsRef } from "../../shared/schemas.ts"
+import { withModel } from "../../shared/train/tensors.ts"
+import { evaluate } from "../../steps/evaluate.ts"
+import { freeze } from "../../steps/freeze.ts"
+import { initWeights } from "../../steps/init-weights.ts"
+import { learnLayerInit } from "../../steps/learn-layer-init.ts"
+import { prepareDataset } from "../../steps/prepare-dataset.ts"
+import { sampleMinibatch } from "../../steps/sample-minibatch.ts"
+import { type TrainConfig, train } from "../../steps/train.ts"
+import { transfer } from "../../steps/transfer.ts"
+
+/** PyTorch's default for Linear/Conv (U(±1/√fanIn)): the "standard" init the decision layer keeps under LW. */
+export const standardInit: InitConfig = { name: "heuristic" }
+
+export interface DataPlan {
+  readonly dataset: "fashion-mnist" | "imagenette"
+  readonly dataDir: string
+  readonly trainSubset: number
+  readonly testSubset: number
+  readonly rgb: boolean
+  readonly resize?: { readonly height: number; readonly width: number }
+  /** Samples LW learns each layer on (the thesis's LeNet figures use 25). */
+  readonly lwBatch: number
+  /** Held-out samples for the per-layer statistics. */
+  readonly heldOut: number
+  readonly seed: number
+}
+
+export interface ExperimentData {
+  readonly train: DatasetRef
+  readonly test: DatasetRef
+  readonly lwBatch: DatasetRef
+  readonly heldOut: DatasetRef
+}
+
+export const prepareData = (plan: DataPlan) =>
+  Effect.gen(function* () {
+    const reporter = yield* Reporter
+    const source = yield* attempt(() => locateSource(plan.dataset, plan.dataDir, reporter.line))
+    const data = yield* step(prepareDataset, {
+      dataset: plan.dataset,
+      source,
+      ...(plan.trainSubset > 0 ? { trainSubset: { count: plan.trainSubset } } : {}),
+      ...(plan.testSubset > 0 ? { testSubset: { count: plan.testSubset } } : {}),
+      ...(plan.resize ? { resize: plan.resize } : {}),
+      rgb: plan.rgb,
+      normalization: "standard",
+      seed: plan.seed
+    })
+    const sample = (count: number, seed: number, from: DatasetRef) =>
+      step(sampleMinibatch, { data: from, amount: { count }, balanced: true, inputsOnly: true, seed })
+    return {
+      train: data.train,
+      test: data.test,
+      lwBatch: yield* sample(plan.lwBatch, plan.seed, data.train),
+      // From the test split: never seen by LW nor by training.
+      heldOut: yield* sample(Math.min(plan.heldOut, data.test.n), plan.seed + 1, data.test)
+    } satisfies ExperimentData
+  })
+
+/** The layers LW learns for a model: every conv/dense layer but the classifier, in forward order. */
+export const lwLayersOf = (model: ModelSpec): string[] => withModel(model, lwLayerNames)
+
+/** LW: learn every layer in order (one cached step each), then freeze and measure on held-out data. */
+export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwConfig, seed: number, backend: string) =>
+  Effect.gen(function* () {
+    const base = yield* step(initWeights, { model, init: config.init, classifier: standardInit, seed })
+    const learned = yield* sequence(
+      lwLayersOf(model),
+      { state: base, layers: [] as Array<{ layer: string; epochs: number; stop: string; diverged: boolean }> },
+      (acc, layer) =>
+        Effect.map(
+          step(learnLayerInit, { model, state: acc.state, layer, batch: data.lwBatch, config, seed, backend }),
+          (r) => ({
+            state: r.state,
+            layers: [...acc.layers, { layer, epochs: r.epochs, stop: r.stop, diverged: r.diverged !== null }]
+          })
+        )
+    )
+    const frozen = yield* step(freeze, { model, state: learned.state, heldOut: data.heldOut, backend })
+    return { weights: frozen.weights, layerStats: frozen.layerStats, layers: learned.layers }
+  })
+
+/** A heuristic initialization (Kaiming, Xavier, N(0,1), ...) of every layer. */
+export const heuristicInit = (model: ModelSpec, init: InitConfig, seed: number) => step(initWeights, { model, init, seed })
+
+/** Moves an init learned on one architecture (e.g. ResNet18 without BN) into another (e.g. with BN). */
+export const transferInit = (from: WeightsRef, to: ModelSpec, seed: number) =>
+  Effect.map(step(transfer, { from, to, targetInit: standardInit, seed }), (t) => t.weights)
+
+export interface TrainOutcome {
+  readonly testAccuracy: number
+  readonly testLoss: number
+  readonly diverged: boolean
+  readonly divergedAt: string | null
+  readonly epochs: number
+  readonly seconds: number
+  readonly finalTrainLoss: number | null
+}
+
+export const trainAndEvaluate = (
+  model: ModelSpec,
+  initial: WeightsRef,
+  data: ExperimentData,
+  config: TrainConfig,
+  backend: string
+) =>
+  Effect.gen(function* () {
+    const trained = yield* step(train, { model, initial, data: data.train, config, backend })
+    const test = yield* step(evaluate, { model, weights: trained.weights, data: data.test, backend })
+    return {
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      diverged: trained.diverged !== null || test.nonFinite,
+      divergedAt: trained.diverged ? `epoch ${trained.diverged.epoch + 1}, batch ${trained.diverged.batch}` : null,
+      epochs: trained.history.length,
+      seconds: trained.seconds,
+      finalTrainLoss: trained.history.at(-1)?.trainLoss ?? null
+    } satisfies TrainOutcome
+  })

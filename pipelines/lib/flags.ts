@@ -1,0 +1,47 @@
+/** Flags the LW pipelines share, and the typed configs they become. */
+import type { FlagDefs } from "../../shared/engine/flags.ts"
+import type { LwConfig } from "../../shared/lw/config.ts"
+import type { TrainConfig } from "../../steps/train.ts"
+
+export const trainFlags = (d: {
+  epochs: number
+  quickEpochs: number
+  subset: number
+  quickSubset: number
+  testSubset: number
+  quickTestSubset: number
+}) =>
+  ({
+    epochs: { kind: "int", default: d.epochs, quick: d.quickEpochs, check: "number.integer >= 1", doc: "training epochs of the full network" },
+    subset: { kind: "int", default: d.subset, quick: d.quickSubset, check: "number.integer >= 0", doc: "training samples (0 = all)" },
+    testSubset: { kind: "int", default: d.testSubset, quick: d.quickTestSubset, check: "number.integer >= 0", doc: "test samples (0 = all)" },
+    // SGD with momentum 0.9 and lr 0.01: the common recipe for both LeNet and ResNet18 from scratch.
+    lr: { kind: "number", default: 0.01, check: "number > 0", doc: "learning rate of the full network" },
+    batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size of the full network" }
+  }) as const satisfies FlagDefs
+
+export const lwFlags = (d: { quickMaxEpochs: number }) =>
+  ({
+    // The thesis's LeNet figures learn each layer on 25 samples.
+    lwBatch: { kind: "int", default: 25, check: "number.integer >= 2", doc: "samples each layer is learned on" },
+    // The thesis: at most 200 epochs per layer.
+    lwMaxEpochs: { kind: "int", default: 200, quick: d.quickMaxEpochs, check: "number.integer >= 1", doc: "max LW epochs per layer" },
+    lwLr: { kind: "number", default: 0.01, check: "number > 0", doc: "LW learning rate (the thesis: 0.01)" },
+    alpha: { kind: "number", default: 1, check: "number >= 0", doc: "α in α·meanLoss + varLoss" }
+  }) as const satisfies FlagDefs
+
+export const trainConfigFrom = (c: { epochs: number; lr: number; batch: number; seed: number }): TrainConfig => ({
+  optimizer: { kind: "sgd", momentum: 0.9, weightDecay: 0 },
+  lr: c.lr,
+  schedule: { kind: "constant" },
+  epochs: c.epochs,
+  batchSize: c.batch,
+  seed: c.seed
+})
+
+export const lwConfigFrom = (preset: LwConfig, c: { lwMaxEpochs: number; lwLr: number; alpha: number }): LwConfig => ({
+  ...preset,
+  maxEpochs: c.lwMaxEpochs,
+  lr: c.lwLr,
+  alpha: c.alpha
+})

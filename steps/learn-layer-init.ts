@@ -1,0 +1,103 @@
+/**
+ * LW for one layer: given the model's weights with every layer below already learned (and frozen), learn `layer` on
+ * the fixed mini-batch so that its statistics reach their targets (shared/lw), and return the weights with it set.
+ * One cached step per layer, chained: an interrupted LW run resumes at the layer it reached.
+ */
+import { Effect, Schema } from "effect"
+import { defineStep } from "../shared/engine/step.ts"
+import { InitConfigSchema } from "../shared/init/schema.ts"
+import type { LwConfig } from "../shared/lw/config.ts"
+import { learnOneLayer } from "../shared/lw/greedy.ts"
+import { ModelSpec } from "../shared/models/spec.ts"
+import { DatasetRef, PositiveInt, WeightsRef, getDataset, getWeights, putWeights } from "../shared/schemas.ts"
+import { batchTensor, finite, withModel } from "../shared/train/tensors.ts"
+import { readWeights, writeWeights } from "../shared/train/weights.ts"
+
+const Site = Schema.Literals(["output", "activation", "off"])
+
+/** Every knob of LW (shared/lw/config.ts documents each default and where it comes from). */
+export const LwConfigSchema: Schema.Codec<LwConfig, any> = Schema.Struct({
+  meanAt: Site,
+  varianceAt: Site,
+  meanTarget: Schema.Number,
+  varianceTarget: Schema.Number,
+  alpha: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
+  alphaScales: Schema.Literals(["mean", "variance"]),
+  scope: Schema.Literals(["tensor", "channel"]),
+  unbiasedVariance: Schema.Boolean,
+  init: InitConfigSchema,
+  lr: Schema.Number.check(Schema.isGreaterThan(0)),
+  momentum: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
+  decayFactor: Schema.Number.check(Schema.isGreaterThan(0)),
+  decayEvery: PositiveInt,
+  maxEpochs: PositiveInt,
+  batchSize: Schema.Union([Schema.Literal("all"), PositiveInt]),
+  convergence: Schema.Struct({ window: PositiveInt, tolerance: Schema.Number, threshold: Schema.Number }),
+  pendingPartner: Schema.Literals(["zero", "current"])
+}) as unknown as Schema.Codec<LwConfig, any>
+
+/** Statistics that may be NaN/Inf after a divergence: JSON carries those as null. */
+const Stat = Schema.NullOr(Schema.Number)
+export const LayerStatsSchema = Schema.Struct({
+  outputMean: Stat,
+  outputVar: Stat,
+  activationMean: Stat,
+  activationVar: Stat
+})
+
+export const learnLayerInit = defineStep({
+  name: "learn-layer-init",
+  version: 1,
+  input: Schema.Struct({
+    model: ModelSpec,
+    /** The whole model's weights: layers below `layer` learned, the rest as initialized. */
+    state: WeightsRef,
+    layer: Schema.String,
+    /** The fixed mini-batch the layer is learned on (inputs only are used). */
+    batch: DatasetRef,
+    config: LwConfigSchema,
+    seed: Schema.Int,
+    backend: Schema.String
+  }),
+  output: Schema.Struct({
+    state: WeightsRef,
+    layer: Schema.String,
+    epochs: Schema.Int,
+    converged: Schema.Boolean,
+    stop: Schema.String,
+    diverged: Schema.NullOr(Schema.Struct({ epoch: Schema.Int, loss: Schema.String })),
+    curve: Schema.Array(Schema.Struct({ meanLoss: Stat, varLoss: Stat, loss: Stat, lr: Schema.Number })),
+    final: LayerStatsSchema
+  }),
+  run: (input) =>
+    Effect.gen(function* () {
+      const data = yield* getDataset(input.batch)
+      const weights = yield* getWeights(input.state)
+      const learned = withModel(input.model, (model) => {
+        writeWeights(model, weights)
+        const x = batchTensor(data)
+        try {
+          const result = learnOneLayer(model, input.layer, x, input.config, input.seed)
+          return { result, state: readWeights(model) }
+        } finally {
+          x.dispose()
+        }
+      })
+      const { result } = learned
+      return {
+        state: yield* putWeights(learned.state),
+        layer: input.layer,
+        epochs: result.epochs,
+        converged: result.converged,
+        stop: result.stop,
+        diverged: result.diverged ? { epoch: result.diverged.epoch, loss: String(result.diverged.loss) } : null,
+        curve: result.curve.map((e) => ({ meanLoss: finite(e.meanLoss), varLoss: finite(e.varLoss), loss: finite(e.loss), lr: e.lr })),
+        final: {
+          outputMean: finite(result.final.outputMean),
+          outputVar: finite(result.final.outputVar),
+          activationMean: finite(result.final.activationMean),
+          activationVar: finite(result.final.activationVar)
+        }
+      }
+    })
+})
