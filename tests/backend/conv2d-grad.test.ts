@@ -40,6 +40,11 @@ const cases: Array<ConvCase> = [
   { x: [2, 9, 7, 2], f: [3, 2, 2, 3], strides: [2, 3], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
   { x: [2, 9, 9, 2], f: [3, 3, 2, 3], strides: 3, pad: 1 },
   { x: [1, 5, 5, 1], f: [5, 5, 1, 2], strides: 1, pad: "valid" }, // filter as large as the input
+  // strides larger than the filter (rows no tap reaches), and pads larger than the filter
+  { x: [2, 10, 10, 2], f: [2, 2, 2, 3], strides: 3, pad: "same" },
+  { x: [2, 9, 9, 2], f: [1, 1, 2, 3], strides: 3, pad: "valid" },
+  { x: [1, 7, 7, 2], f: [3, 3, 2, 2], strides: 2, pad: [[0, 0], [3, 0], [0, 4], [0, 0]] },
+  { x: [2, 6, 6, 3], f: [4, 4, 3, 2], strides: 4, pad: "same" },
   { x: [2, 8, 8, 1], f: [3, 3, 1, 2], strides: 2, pad: 1, rounding: "floor" } // (8 − 3 + 2)/2 + 1 = 4.5
 ]
 

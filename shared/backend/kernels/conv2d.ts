@@ -8,25 +8,17 @@
  * - filter gradient  dw[k] = Σ_o x[o·s + k − p] · dy[o]: a convolution of x with dy as the filter, dilated by s,
  *   with batch and channel axes swapped (N becomes the contracted "channel" axis, Cin becomes the "batch").
  * - input gradient   dx[i] = Σ_k z[i + p − k] · w[k] where z is dy with s − 1 zeros after every element:
- *   a stride-1 convolution of z with the filter rotated 180° and its in/out channels swapped.
+ *   a stride-1 convolution of z with the filter rotated 180° and its in/out channels swapped. For a square stride
+ *   s > 1 most of z is zeros, so conv2d-input-phases.ts computes the same thing as s² smaller convolutions.
  * Both take the output size from dy itself. It can exceed what the attributes imply: tfjs's Conv2D gradient drops
  * `dimRoundingMode`, so after a forward pass that rounded its size up, dy has an extra row/column reaching into
  * implicit padding. The cpu backend then ignores that row (its gradient is wrong there); here it counts.
  */
 import { backend_util, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
-import { composed, type KernelScope, type Sides } from "./scope.ts"
-
-type Pad = "valid" | "same" | number | backend_util.ExplicitPadding
-type Rounding = "floor" | "round" | "ceil" | undefined
-type Shape4 = [number, number, number, number]
-
-interface ConvAttrs {
-  readonly strides: number | [number, number]
-  readonly pad: Pad
-  readonly dataFormat: "NHWC" | "NCHW"
-  readonly dimRoundingMode?: Rounding
-}
+import { convWithPads, gatherTaps, requireNHWC, reversed, type ConvAttrs, type Shape4 } from "./conv-parts.ts"
+import { inputGradByPhases } from "./conv2d-input-phases.ts"
+import { composed } from "./scope.ts"
 
 /**
  * Forward Conv2D. With a `dimRoundingMode` that rounds the output size up, tfjs allocates an output row/column that
@@ -59,60 +51,6 @@ export const conv2D = (
     const input = s.padOrCrop(x, { top: 0, left: 0, bottom: Math.min(0, bottom), right: Math.min(0, right) })
     return s.adopt(call(input, [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]]))
   })
-}
-
-const requireNHWC = (kernel: string, dataFormat: string) => {
-  // The wasm forward Conv2D itself only accepts NHWC, so NCHW never reaches a gradient on this backend.
-  if (dataFormat === "NCHW") throw new Error(`wasm ${kernel}: dataFormat NCHW is not supported; use NHWC`)
-}
-
-/**
- * A stride-1 Conv2D of x [N,H,W,C] with explicit pads that may be negative: negative pads crop x first,
- * because XNNPACK (like TF) accepts only non-negative padding; positive ones are left to the convolution.
- */
-const convWithPads = (
-  s: KernelScope,
-  x: TensorInfo,
-  filter: TensorInfo,
-  pads: Sides,
-  dilations: [number, number]
-): TensorInfo => {
-  const input = s.padOrCrop(x, {
-    top: Math.min(0, pads.top),
-    bottom: Math.min(0, pads.bottom),
-    left: Math.min(0, pads.left),
-    right: Math.min(0, pads.right)
-  })
-  const pad: backend_util.ExplicitPadding = [
-    [0, 0],
-    [Math.max(0, pads.top), Math.max(0, pads.bottom)],
-    [Math.max(0, pads.left), Math.max(0, pads.right)],
-    [0, 0]
-  ]
-  return s.run("Conv2D", { x: input, filter }, {
-    strides: [1, 1],
-    pad,
-    dataFormat: "NHWC",
-    dilations,
-    dimRoundingMode: undefined
-  })
-}
-
-/**
- * The filter [fh,fw,Cin,Cout] rotated 180° in space. Flipping both spatial axes reverses the order of the fh·fw
- * contiguous [Cin,Cout] blocks, so this is fh·fw block copies on the wasm heap. (The shipped Reverse kernel takes
- * 55 ms on a 3×3×512×512 filter; this, about 1.)
- */
-const flipSpatial = (s: KernelScope, filter: TensorInfo): TensorInfo => {
-  const [fh, fw, cIn, cOut] = filter.shape as Shape4
-  const taps = fh * fw
-  const block = cIn * cOut
-  const out = s.adopt(s.backend.makeOutput(filter.shape, "float32"))
-  // Views after the allocation: a malloc may grow the wasm memory and detach views taken before it.
-  const src = s.backend.typedArrayFromHeap(filter) as Float32Array
-  const dst = s.backend.typedArrayFromHeap(out) as Float32Array
-  for (let t = 0; t < taps; t++) dst.set(src.subarray((taps - 1 - t) * block, (taps - t) * block), t * block)
-  return out
 }
 
 /** dw [fh,fw,Cin,Cout] from x [N,H,W,Cin] and dy [N,Ho,Wo,Cout]. */
@@ -158,6 +96,7 @@ export const conv2DBackpropInput = (
   )
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w } = info
   const [n, ho, wo, cOut] = dy.shape as Shape4
+  if (sh === sw && sh > 1) return inputGradByPhases(backend, dy, filter, info)
   return composed(backend, (s) => {
     // z: dy with (s − 1) zeros after each element along H and W; its length is Ho·sh (the trailing zeros are
     // cropped or padded away below).
@@ -168,7 +107,7 @@ export const conv2DBackpropInput = (
       }),
       [n, ho * sh, wo * sw, cOut]
     )
-    const rotated = s.transpose(flipSpatial(s, filter), [0, 1, 3, 2]) // [fh,fw,Cout,Cin]
+    const rotated = gatherTaps(s, s.transpose(filter, [0, 1, 3, 2]), reversed(fh), reversed(fw)) // [fh,fw,Cout,Cin]
     const top = fh - 1 - info.padInfo.top
     const left = fw - 1 - info.padInfo.left
     return convWithPads(s, z, rotated, {
