@@ -25,4 +25,3 @@ export {
   type LearnModelResult
 } from "./greedy.ts"
 export { ResumeMismatch, UnsupportedLayer } from "./errors.ts"
-export { LwConfigSchema } from "./schema.ts"
