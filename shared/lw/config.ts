@@ -13,7 +13,9 @@
  * Statistics (`scope`): "tensor" (default) takes ONE scalar mean and ONE scalar variance over every element of
  * the tensor (batch × h × w × channels) — our reading of the thesis' "mean of the layer output" and "variance of
  * the activation output", which names no axis. "channel" takes them per channel (last axis) over batch × h × w,
- * and each loss is the average over channels of the squared errors (what BN would target).
+ * and each loss is the average over channels of the squared errors (what BN would target). Averaging gives each
+ * channel 1/C of the gradient, so at the same lr a channel-scope layer learns about C× slower (a dense layer of 16
+ * units needed lr 0.1 to match lr 0.01 in tensor scope — tests/lw/learn-layer.test.ts).
  *
  * Ablation presets (the mapping is ours, from the thesis' description of the LAE variants):
  *   lw    mean of the layer output → 0, variance of the activation output → 1     (the method)

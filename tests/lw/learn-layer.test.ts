@@ -104,6 +104,20 @@ describe("learnLayer", () => {
     expect(r.final.activationVar).toBeLessThan(0.6)
   })
 
+  test("channel scope: every unit's own mean and activation variance are pulled to the targets", () => {
+    // The MSE averages the 16 per-channel errors: each channel sees 1/16 of the gradient, hence a 10× lr.
+    const r = learn({ ...defaultLwConfig, scope: "channel", lr: 0.1 })
+    const [means, vars] = tf.tidy(() => {
+      const y = tf.add(tf.matMul(x, tf.tensor2d(r.weights.kernel.data, [100, 16])), tf.tensor1d(r.weights.bias!.data))
+      const m = tf.moments(tf.relu(y), 0)
+      return [Array.from(tf.mean(y, 0).dataSync()), Array.from(m.variance.dataSync()).map((v) => (v * 64) / 63)]
+    })
+    console.log(`channel scope: ${r.epochs} epochs, max |mean_c| ${Math.max(...means!.map(Math.abs)).toFixed(3)}, var_c in [${Math.min(...vars!).toFixed(3)}, ${Math.max(...vars!).toFixed(3)}]`)
+    expect(r.finalLoss.loss).toBeLessThan(r.curve[0]!.loss / 20)
+    for (const m of means!) expect(Math.abs(m)).toBeLessThan(0.1)
+    for (const v of vars!) expect(Math.abs(v - 1)).toBeLessThan(0.1)
+  })
+
   test("a huge lr is reported as divergence, not thrown, and leaks nothing", () => {
     const before = tf.memory().numTensors
     const r = learn({ ...defaultLwConfig, lr: 1e12 })
