@@ -8,6 +8,8 @@
  *
  * Storage: every dataId maps to one `at::Tensor*` with tfjs's logical shape (NHWC images, [fh, fw, in, out]
  * filters) and whatever strides ATen chose; kernels never write into an existing tensor, so views are safe.
+ * A kernel may also defer its op (`defer`): the result is computed when first used or read, and never if it is
+ * disposed unused — tfjs's fused-conv gradient computes the input gradient of the first layer, which nothing reads.
  */
 import {
   engine,
@@ -26,10 +28,19 @@ import { torchKernels } from "./kernels/index.ts"
 import { buildShim, openShim, type Handle, type Native, type OpName, type TorchDtype } from "./native.ts"
 
 interface Entry {
-  handle: Handle
+  /** The native tensor; null while the result is `pending`. */
+  handle: Handle | null
+  pending: Pending | null
   dtype: TorchDtype
   size: number
   refCount: number
+}
+
+/** An op not run yet: its int arguments and (aliases of) its inputs, owned by the entry until it runs. */
+interface Pending {
+  op: number
+  ints: Int32Array
+  inputs: Array<Handle>
 }
 
 type Values = Float32Array | Int32Array | Uint8Array
@@ -63,7 +74,7 @@ export class TorchBackend extends KernelBackend {
   private entryFor(values: unknown, shape: number[], dtype: DataType, refCount: number): Entry {
     if (!isTorchDtype(dtype)) throw new TorchUnsupported({ kernel: "write", what: `${dtype} tensors` })
     const typed = asTyped(values, dtype, util.sizeFromShape(shape))
-    return { handle: this.native.fromValues(typed, shape, dtype), dtype, size: typed.length, refCount }
+    return { handle: this.native.fromValues(typed, shape, dtype), pending: null, dtype, size: typed.length, refCount }
   }
 
   override async read(dataId: DataId): Promise<Values> {
@@ -73,7 +84,7 @@ export class TorchBackend extends KernelBackend {
   override readSync(dataId: DataId): Values {
     const e = this.entry(dataId)
     const out = e.dtype === "float32" ? new Float32Array(e.size) : e.dtype === "int32" ? new Int32Array(e.size) : new Uint8Array(e.size)
-    this.native.read(e.handle, out)
+    this.native.read(this.materialize(e), out)
     return out
   }
 
@@ -82,7 +93,7 @@ export class TorchBackend extends KernelBackend {
     if (e === undefined) return true
     e.refCount--
     if (!force && e.refCount > 0) return false
-    this.native.free(e.handle)
+    this.release(e)
     this.data.delete(dataId)
     return true
   }
@@ -118,8 +129,31 @@ export class TorchBackend extends KernelBackend {
   }
 
   override dispose(): void {
-    for (const e of this.data.values()) this.native.free(e.handle)
+    for (const e of this.data.values()) this.release(e)
     this.data.clear()
+  }
+
+  private release(e: Entry): void {
+    if (e.handle !== null) this.native.free(e.handle)
+    if (e.pending !== null) for (const h of e.pending.inputs) this.native.free(h)
+  }
+
+  /** The entry's native tensor, running its pending op first if it has one. */
+  private materialize(e: Entry): Handle {
+    if (e.handle !== null) return e.handle
+    const p = e.pending!
+    // The caller may be a kernel that already wrote its own arguments: keep them.
+    const ints = this.native.ints
+    const saved = ints.slice(0, p.ints.length)
+    ints.set(p.ints)
+    try {
+      e.handle = this.native.call(p.op, p.inputs[0] ?? null, p.inputs[1] ?? null, p.inputs[2] ?? null)
+    } finally {
+      ints.set(saved)
+    }
+    for (const h of p.inputs) this.native.free(h)
+    e.pending = null
+    return e.handle
   }
 
   // ---- for kernels -----------------------------------------------------------------------------------------
@@ -137,7 +171,8 @@ export class TorchBackend extends KernelBackend {
 
   /** The native tensor behind a kernel input. */
   handle(t: TensorInfo): Handle {
-    return this.entry(t.dataId).handle
+    const e = this.entry(t.dataId)
+    return e.handle ?? this.materialize(e)
   }
 
   /** Registers a handle the shim just returned as a tfjs tensor (reads dtype/shape of the last call's result). */
@@ -145,7 +180,19 @@ export class TorchBackend extends KernelBackend {
     const dtype = this.native.resultDtype()
     const shape = this.native.resultShape()
     const dataId = {}
-    this.data.set(dataId, { handle: h, dtype, size: util.sizeFromShape(shape), refCount: 1 })
+    this.data.set(dataId, { handle: h, pending: null, dtype, size: util.sizeFromShape(shape), refCount: 1 })
+    return { dataId, shape, dtype }
+  }
+
+  /**
+   * Like `run`, but the op runs only when the result is first used or read. The first `nInts` ints of the
+   * exchange area are its arguments; `shape`/`dtype` must be what the op will return.
+   */
+  defer(op: number, nInts: number, inputs: ReadonlyArray<TensorInfo>, shape: number[], dtype: TorchDtype): TensorInfo {
+    const ints = this.native.ints.slice(0, nInts)
+    const aliases = inputs.map((t) => this.native.call(this.op.identity, this.handle(t)))
+    const dataId = {}
+    this.data.set(dataId, { handle: null, pending: { op, ints, inputs: aliases }, dtype, size: util.sizeFromShape(shape), refCount: 1 })
     return { dataId, shape, dtype }
   }
 

@@ -25,7 +25,7 @@ const activationCode = (kernelName: string, activation: string | undefined) => {
  */
 const writeWindow = (backend: TorchBackend, c: ConvInfo, depthwise: boolean, activation = 0, filterShape?: ReadonlyArray<number>) => {
   const p = c.padInfo
-  backend.setInts([
+  return backend.setInts([
     c.strideHeight, c.strideWidth, p.top, p.bottom, p.left, p.right, c.dilationHeight, c.dilationWidth,
     c.filterHeight, c.filterWidth, c.outHeight, c.outWidth,
     depthwise ? 1 : 0, c.dataFormat === "channelsFirst" ? 1 : 0, activation,
@@ -56,8 +56,9 @@ const convBackpropInput = (name: string, depthwise: boolean) =>
   kernel(name, ({ inputs, backend, attrs }) => {
     const dy = inputs.dy as TensorInfo
     const filter = inputs.filter as TensorInfo
-    writeWindow(backend, convInfo(attrs.inputShape, filter.shape, attrs, depthwise), depthwise)
-    return backend.run(backend.op.conv2d_backprop_input, dy, filter)
+    const n = writeWindow(backend, convInfo(attrs.inputShape, filter.shape, attrs, depthwise), depthwise)
+    // Deferred: the fused conv's gradient computes dx even for the first layer, where nothing uses it.
+    return backend.defer(backend.op.conv2d_backprop_input, n, [dy, filter], [...attrs.inputShape], "float32")
   })
 
 const convBackpropFilter = (name: string, depthwise: boolean) =>
