@@ -144,9 +144,12 @@ export const wasmBinaryDir = (): string => {
 /**
  * Threads: single-threaded, always. tfjs-backend-wasm turns its threaded build off under Node/Bun
  * (`WASM_HAS_MULTITHREAD_SUPPORT` is false when IS_NODE; tfjs issue #3830), and forcing the flag on fails under
- * Bun: Emscripten starts its pthread pool with `new Worker("blob:...")` and Bun's node:worker_threads rejects blob
- * URLs ("The worker script or module filename must be an absolute path..."). Even past that, the pool's 8 workers
- * are never unref'd, so a process using them would not exit on its own.
+ * Bun: Emscripten starts its pthread pool with `new Worker("blob:...")`, which Bun's node:worker_threads rejects
+ * ("The worker script or module filename must be an absolute path..."). A trial that got past that (worker and
+ * main script written to files, the rollup helpers the worker lacks prepended, workers unref'd so the process can
+ * exit) initialized, but `getThreadsCount()` stayed 1 and a 32×14×14×6 → 16 conv ran 5–10× slower than the
+ * single-threaded SIMD build. `threads` still goes to `setThreadsCount` (ignored by the single-threaded build, used
+ * if a later tfjs runs threads under Node) and the log line says when it was not honored.
  */
 const loadWasm = async (threads: number | undefined): Promise<string> => {
   const wasm = await import("@tensorflow/tfjs-backend-wasm")

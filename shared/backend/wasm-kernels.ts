@@ -2,12 +2,14 @@
  * Kernels registered for the tfjs `wasm` backend so it can train CNNs.
  *
  * tfjs-backend-wasm 4.22 ships no `Conv2DBackpropFilter` (tfjs issue #8474), so a conv net fails at its first
- * backward pass. `registerWasmKernels()` adds it, and replaces four shipped kernels:
+ * backward pass. `registerWasmKernels()` adds it, and replaces shipped kernels:
  * - `Conv2D`: unchanged, except output sizes rounded up by `dimRoundingMode` (see conv2d.ts).
- * - `Conv2DBackpropInput`: the shipped one is a scalar loop; here a Conv2D of the rotated filter (XNNPACK).
+ * - `Conv2DBackpropInput`: the shipped one is a scalar loop; here Conv2Ds of the rotated filter (XNNPACK).
  * - `BatchMatMul`: the shipped one has no fast path for transposed operands (both dense-layer gradients).
  * - `MaxPoolGrad`: the shipped one is wrong for windows of values ≤ 0 and for ties (see max-pool-grad.ts).
- * Each is composed from shipped wasm kernels and checked against the `cpu` backend in tests/backend.
+ * - `Slice` (the gradient of padding): the shipped one copies a pixel at a time.
+ * Each is composed from shipped wasm kernels plus block copies and loops on the wasm heap, and is checked against
+ * the `cpu` backend in tests/backend.
  */
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from "@tensorflow/tfjs"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
@@ -15,6 +17,7 @@ import { BackendUnavailable } from "./errors.ts"
 import { batchMatMul } from "./kernels/batch-mat-mul.ts"
 import { conv2D, conv2DBackpropFilter, conv2DBackpropInput } from "./kernels/conv2d.ts"
 import { maxPoolGrad } from "./kernels/max-pool-grad.ts"
+import { slice } from "./kernels/slice.ts"
 
 /** Marks a kernel function as ours, so registering twice changes nothing. */
 const OURS = Symbol.for("lwi.wasm-kernel")
@@ -47,6 +50,13 @@ const specs: ReadonlyArray<KernelSpec> = [
   {
     kernelName: "MaxPoolGrad",
     make: () => ({ inputs, backend, attrs }) => maxPoolGrad(backend, inputs.dy, inputs.input, attrs)
+  },
+  {
+    kernelName: "Slice",
+    make: (shipped) => {
+      if (shipped === undefined) throw shippedMissing("Slice")
+      return ({ inputs, backend, attrs }) => slice(shipped, backend, inputs.x, attrs)
+    }
   },
   {
     kernelName: "BatchMatMul",

@@ -81,3 +81,30 @@ describe("activations and losses used by the models, forward and gradient", () =
     )
   })
 })
+
+describe("slice (the gradient of padding) on wasm equals cpu, for every rank and dtype", () => {
+  const cases: Array<[number[], number[], number[]]> = [
+    [[10], [3], [5]],
+    [[4, 6], [1, 0], [2, 6]],
+    [[4, 6], [1, 2], [3, -1]],
+    [[3, 4, 5], [0, 1, 0], [3, 2, 5]],
+    [[2, 8, 8, 3], [0, 1, 1, 0], [2, 6, 6, 3]], // an NHWC crop: whole rows of W·C
+    [[2, 8, 8, 3], [1, 2, 3, 1], [1, 3, 4, 2]], // cuts the channels too
+    [[2, 8, 8, 3], [0, 0, 0, 0], [2, 8, 8, 3]], // everything
+    [[2, 3, 4, 5, 6], [1, 0, 1, 2, 0], [1, 3, 2, 2, 6]],
+    [[2, 3, 2, 3, 2, 4], [0, 1, 0, 1, 1, 1], [2, 2, 2, 2, 1, 3]]
+  ]
+  for (const [shape, begin, size] of cases) {
+    test(`[${shape}] from [${begin}] size [${size}], float32 with its gradient, int32, bool`, async () => {
+      await expectSameOnWasm([input(shape, 15)], withGrads((x) => tf.slice(x!, begin, size)))
+      await expectSameOnWasm([input(shape, 16)], (x) => [
+        tf.cast(tf.slice(tf.cast(tf.mul(x!, 100), "int32"), begin, size), "float32"),
+        tf.cast(tf.slice(tf.greater(x!, 0), begin, size), "float32")
+      ])
+    })
+  }
+
+  test("the gradient of a zero pad, NHWC (what the 4-conv CNN and the ResNet stem backpropagate through)", async () => {
+    await expectSameOnWasm([input([3, 9, 9, 4], 17)], withGrads((x) => tf.pad(x!, [[0, 0], [2, 2], [2, 2], [0, 0]])))
+  })
+})
