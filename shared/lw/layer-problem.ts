@@ -181,14 +181,17 @@ export const layerProblem = (
     add === undefined ? "none" : pending && pendingPartner === "zero" ? "omitted" : "forward"
 
   const f = probe(layerName, batch)
+  const unused = [f.input, f.activation, ...(partner === "forward" ? [] : [f.shortcut])].filter((t) => t !== undefined)
   let op: LinearOp
   let prepared: tf.Tensor
   try {
     op = linearOp(layer, f.input)
     prepared = op.prepare(f.input)
-  } finally {
-    tf.dispose([f.input, f.activation, ...(partner === "forward" ? [] : [f.shortcut])].filter((t) => t !== undefined))
+  } catch (error) {
+    tf.dispose([f.input, f.output, f.activation, f.shortcut].filter((t) => t !== undefined))
+    throw error
   }
+  tf.dispose(unused)
   const inputs = partner === "forward" ? [prepared, f.shortcut!] : [prepared]
 
   const forward: LayerFn = (xs, kernel, bias) => {
@@ -219,6 +222,7 @@ export const layerProblem = (
     return maxAbsDiff(fused === undefined ? ours : (fused.apply(ours) as tf.Tensor), f.output)
   })
   f.output.dispose()
+  // Relative to the output's scale: float32 summation order differs between im2col·kernel and the conv kernel.
   if (!(diff <= 1e-4 * Math.max(1, scale))) {
     tf.dispose(inputs)
     throw new UnsupportedLayer({

@@ -119,12 +119,44 @@ describe("learnModelInit on a tfjs sequential stack with fused activations", () 
     batch.dispose()
   })
 
+  test("conv geometry is reproduced exactly: same/valid, odd sizes, strides, dilation, non-square kernels", () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [7, 9, 2], filters: 3, kernelSize: 3, strides: 2, padding: "same", name: "s2same" }),
+        tf.layers.conv2d({ filters: 3, kernelSize: 3, dilationRate: 2, padding: "same", name: "dilated" }),
+        tf.layers.conv2d({ filters: 2, kernelSize: [3, 2], strides: [2, 1], padding: "valid", name: "rect" }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 2, name: "head" })
+      ]
+    })
+    const batch = blobBatch(3, 7, 9, 2, 8)
+    const before = tf.memory().numTensors
+    for (const name of ["s2same", "dilated", "rect"]) {
+      // layerProblem checks its recomputation against the model's output and throws on any difference.
+      const p = layerProblem(model, name, batch, "zero")
+      const f = forwardTo(model, name, batch)
+      const diff = tf.tidy(() => {
+        const k = tf.tensor(p.current.kernel.data, [...p.current.kernel.shape])
+        const b = tf.tensor(p.current.bias!.data, [...p.current.bias!.shape])
+        return tf.max(tf.abs(tf.sub(p.forward(p.inputs, k, b).output, f.output))).dataSync()[0]!
+      })
+      expect(diff).toBeLessThan(1e-5)
+      p.dispose()
+      tf.dispose([f.input, f.output, f.activation, f.shortcut].filter((t) => t !== undefined))
+    }
+    expect(tf.memory().numTensors).toBe(before)
+    model.dispose()
+    batch.dispose()
+  })
+
   test("a layer whose maths LW does not reproduce is an UnsupportedLayer", () => {
     const model = tf.sequential({
       layers: [tf.layers.conv2d({ inputShape: [2, 6, 6], filters: 3, kernelSize: 3, dataFormat: "channelsFirst", name: "cf" }), tf.layers.flatten(), tf.layers.dense({ units: 2 })]
     })
     const batch = tf.zeros([2, 2, 6, 6])
+    const before = tf.memory().numTensors
     expect(() => layerProblem(model, "cf", batch, "zero")).toThrow(UnsupportedLayer)
+    expect(tf.memory().numTensors).toBe(before)
     model.dispose()
     batch.dispose()
   })
