@@ -3,7 +3,8 @@
  *
  * tfjs-backend-wasm 4.22 ships no `Conv2DBackpropFilter` (tfjs issue #8474), so a conv net fails at its first
  * backward pass. `registerWasmKernels()` adds it, and replaces shipped kernels:
- * - `Conv2D`: unchanged, except output sizes rounded up by `dimRoundingMode` (see conv2d.ts).
+ * - `Conv2D`, `MaxPool`, `AvgPool`: unchanged, except output sizes rounded up by `dimRoundingMode`, which the
+ *   shipped kernels leave partly unwritten (see rounded-output.ts).
  * - `Conv2DBackpropInput`: the shipped one is a scalar loop; here Conv2Ds of the rotated filter (XNNPACK).
  * - `BatchMatMul`: the shipped one has no fast path for transposed operands (both dense-layer gradients).
  * - `MaxPoolGrad`: the shipped one is wrong for windows of values ≤ 0 and for ties (see max-pool-grad.ts).
@@ -15,8 +16,9 @@ import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type Ke
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { BackendUnavailable } from "./errors.ts"
 import { batchMatMul } from "./kernels/batch-mat-mul.ts"
-import { conv2D, conv2DBackpropFilter, conv2DBackpropInput } from "./kernels/conv2d.ts"
+import { conv2DBackpropFilter, conv2DBackpropInput } from "./kernels/conv2d.ts"
 import { maxPoolGrad } from "./kernels/max-pool-grad.ts"
+import { convGeometry, exactPadding, poolGeometry } from "./kernels/rounded-output.ts"
 import { slice } from "./kernels/slice.ts"
 
 /** Marks a kernel function as ours, so registering twice changes nothing. */
@@ -32,13 +34,13 @@ interface KernelSpec {
 }
 
 const specs: ReadonlyArray<KernelSpec> = [
-  {
-    kernelName: "Conv2D",
+  ...(["Conv2D", "MaxPool", "AvgPool"] as const).map((kernelName): KernelSpec => ({
+    kernelName,
     make: (shipped) => {
-      if (shipped === undefined) throw shippedMissing("Conv2D")
-      return ({ inputs, backend, attrs }) => conv2D(shipped, backend, inputs.x, inputs.filter, attrs)
+      if (shipped === undefined) throw shippedMissing(kernelName)
+      return exactPadding(shipped, kernelName === "Conv2D" ? convGeometry : poolGeometry)
     }
-  },
+  })),
   {
     kernelName: "Conv2DBackpropFilter",
     make: () => ({ inputs, backend, attrs }) => conv2DBackpropFilter(backend, inputs.x, inputs.dy, attrs)

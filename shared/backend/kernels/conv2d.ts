@@ -1,6 +1,5 @@
 /**
- * Conv2D for wasm: the two gradients of a 2-D convolution (NHWC), written as forward `Conv2D`s so they run on
- * XNNPACK, and a guard on the forward op for rounded output sizes.
+ * The two gradients of a 2-D convolution (NHWC) for wasm, written as forward `Conv2D`s so they run on XNNPACK.
  *
  * Forward, per spatial axis: y[o] = Σ_k x[o·s + k − p] · w[k]   (stride s, leading pad p; tfjs has no dilation
  * in conv gradients: its Conv2D gradient rejects dilation > 1 before these kernels are reached).
@@ -14,44 +13,11 @@
  * `dimRoundingMode`, so after a forward pass that rounded its size up, dy has an extra row/column reaching into
  * implicit padding. The cpu backend then ignores that row (its gradient is wrong there); here it counts.
  */
-import { backend_util, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs"
+import { backend_util, type TensorInfo } from "@tensorflow/tfjs"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { convWithPads, gatherTaps, requireNHWC, reversed, type ConvAttrs, type Shape4 } from "./conv-parts.ts"
 import { inputGradByPhases } from "./conv2d-input-phases.ts"
 import { composed } from "./scope.ts"
-
-/**
- * Forward Conv2D. With a `dimRoundingMode` that rounds the output size up, tfjs allocates an output row/column that
- * reaches past the stated padding; the shipped kernel lets XNNPACK size the output from the padding itself, so that
- * row is never written (uninitialized memory). Here the bottom/right padding is made exactly what the output needs,
- * as the cpu backend implicitly does. Every other call goes straight to the shipped kernel.
- */
-export const conv2D = (
-  shipped: KernelFunc,
-  backend: BackendWasm,
-  x: TensorInfo,
-  filter: TensorInfo,
-  attrs: ConvAttrs & { readonly dilations: number | [number, number] }
-): TensorInfo => {
-  const call = (input: TensorInfo, pad: ConvAttrs["pad"]) => {
-    const { dimRoundingMode: _, ...rest } = attrs
-    return shipped({ inputs: { x: input, filter }, backend, attrs: { ...rest, pad } as never }) as TensorInfo
-  }
-  if (attrs.dimRoundingMode === undefined || typeof attrs.pad === "string" || attrs.dataFormat === "NCHW") {
-    return shipped({ inputs: { x, filter }, backend, attrs: attrs as never }) as TensorInfo
-  }
-  const info = backend_util.computeConv2DInfo(
-    x.shape as Shape4, filter.shape as Shape4, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode,
-    false, "channelsLast"
-  )
-  const { top, left } = info.padInfo
-  const bottom = (info.outHeight - 1) * info.strideHeight + info.effectiveFilterHeight - info.inHeight - top
-  const right = (info.outWidth - 1) * info.strideWidth + info.effectiveFilterWidth - info.inWidth - left
-  return composed(backend, (s) => {
-    const input = s.padOrCrop(x, { top: 0, left: 0, bottom: Math.min(0, bottom), right: Math.min(0, right) })
-    return s.adopt(call(input, [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]]))
-  })
-}
 
 /** dw [fh,fw,Cin,Cout] from x [N,H,W,Cin] and dy [N,Ho,Wo,Cout]. */
 export const conv2DBackpropFilter = (

@@ -32,7 +32,10 @@ export const maxPoolGrad = (
   const info = backend_util.computePool2DInfo(
     x.shape as Shape4, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode
   )
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo } = info
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c } = info
+  // The output size comes from dy: tfjs's MaxPool gradient drops `dimRoundingMode`, so after a forward pass that
+  // rounded its size up, dy is a row/column larger than the attributes imply (that row's windows run into padding).
+  const [, ho, wo] = dy.shape as Shape4
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info
   const { top, left } = info.padInfo
   // Allocate first: a malloc may grow the wasm memory and detach views taken before it.
