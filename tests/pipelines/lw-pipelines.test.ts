@@ -51,6 +51,17 @@ describe("LW pipelines, --quick", () => {
     expect(r.steps.filter((s: Step) => s.cached && s.name === "learn-layer-init").length).toBe(4)
   })
 
+  test("example-ablation (README): a few lines of composition; everything shared with lenet-init-grid is cached", async () => {
+    const r = await run("example-ablation")
+    expect(r.experiments.map((e: Experiment) => e.id)).toEqual(["tanh × LW", "tanh × LW, var on layer output, α = 10"])
+    const first = (name: string) => r.steps.find((s: Step) => s.name === name)
+    expect(first("prepare-dataset").cached).toBe(true)
+    expect(first("sample-minibatch").cached).toBe(true)
+    // tanh × LW was run by lenet-init-grid: 4 layers, freeze, train, evaluate, all hits; the new variant runs.
+    expect(r.steps.filter((s: Step) => s.cached).length).toBeGreaterThanOrEqual(3 + 4 + 3)
+    expect(r.steps.filter((s: Step) => !s.cached && s.name === "learn-layer-init").length).toBe(4)
+  })
+
   test("resnet-nobn: four experiments, every conv learned (including the 1×1 downsamples)", async () => {
     const r = await run("resnet-nobn", ["--lw-max-epochs", "3", "--lw-batch", "8"])
     expect(r.experiments.map((e: Experiment) => e.id)).toEqual([
