@@ -68,8 +68,12 @@ export class KernelScope {
     })
   }
 
-  /** Frees every intermediate except `result` (a reshape of an intermediate holds its own reference). */
+  /**
+   * Frees every intermediate except `result` (a reshape of an intermediate holds its own reference). A `result`
+   * this scope did not make (an input passed through) gets a reference of its own: the engine will free it.
+   */
   keep(result: TensorInfo): TensorInfo {
+    if (!this.made.includes(result)) this.backend.incRef(result.dataId)
     for (const t of this.made) if (t !== result) this.backend.disposeData(t.dataId)
     this.made.length = 0
     return result
