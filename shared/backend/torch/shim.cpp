@@ -795,10 +795,12 @@ int32_t lwi_op(const char* name) {
   return -1;
 }
 
-// A tensor of `dtype` and shape ints[1..ints[0]] holding a copy of `data` (may be null when it has no elements).
-Tensor* lwi_from(const void* data, int32_t dtype) {
+// A tensor of `dtype` and shape shape[0..rank) holding a copy of `data` (may be null when it has no elements).
+// The shape has its own buffer: a write can happen in the middle of a kernel (tfjs moving a tensor over from
+// another backend) after the kernel filled the exchange area.
+Tensor* lwi_from(const void* data, int32_t dtype, const int32_t* shape, int32_t rank) {
   return guarded<Tensor*>(nullptr, [&] {
-    Tensor t = at::empty(ints(g_ints + 1, g_ints[0]), at::TensorOptions().dtype(scalar_of(dtype)));
+    Tensor t = at::empty(ints(shape, rank), at::TensorOptions().dtype(scalar_of(dtype)));
     if (t.numel() > 0) std::memcpy(t.data_ptr(), data, t.numel() * t.element_size());
     return box(std::move(t));
   });

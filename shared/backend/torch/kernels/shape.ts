@@ -64,13 +64,15 @@ export const shapeKernels: ReadonlyArray<KernelConfig> = [
       attrs.newAxisMask, attrs.shrinkAxisMask
     )
     if (info.isIdentity) return reshape(backend, x, info.finalShape)
+    // Per input dim: first index, step, count (finalShapeSparse omits shrunk dims, so count from begin/end).
+    const counts = slice_util.computeOutShape(info.begin, info.end, info.strides)
     const ints = backend.native.ints
     const rank = x.shape.length
     ints[0] = rank
     for (let d = 0; d < rank; d++) {
       ints[1 + 3 * d] = info.begin[d]!
       ints[2 + 3 * d] = info.strides[d]!
-      ints[3 + 3 * d] = info.finalShapeSparse[d]!
+      ints[3 + 3 * d] = Math.max(0, counts[d]!)
     }
     ints[1 + 3 * rank] = info.finalShape.length
     backend.setInts(info.finalShape, 2 + 3 * rank)

@@ -1,0 +1,170 @@
+import { describe, expect } from "bun:test"
+import * as tf from "@tensorflow/tfjs"
+import { expectSame, rand, runOn, torchTest, valueAndGrads } from "./compare.ts"
+
+type Pad = "same" | "valid" | number | tf.backend_util.ExplicitPadding
+
+/** [input NHWC, filter HWIO, stride, pad, dilation] */
+const convCases: Array<[number[], number[], number, Pad, number]> = [
+  [[2, 8, 8, 3], [3, 3, 3, 4], 1, "same", 1],
+  [[2, 9, 9, 3], [3, 3, 3, 4], 2, "same", 1], // asymmetric 'same' padding
+  [[2, 8, 8, 3], [3, 3, 3, 4], 2, "same", 1], // asymmetric: 0 top, 1 bottom
+  [[1, 10, 10, 2], [5, 5, 2, 3], 1, "valid", 1],
+  [[2, 11, 9, 2], [2, 4, 2, 3], 2, "valid", 1], // stride that does not divide, non-square
+  [[1, 7, 7, 4], [1, 1, 4, 8], 2, "valid", 1], // ResNet downsample 1×1/2
+  [[1, 16, 16, 3], [7, 7, 3, 4], 2, "same", 1], // ImageNet stem 7×7/2
+  [[1, 8, 8, 2], [3, 3, 2, 2], 1, [[0, 0], [1, 2], [0, 1], [0, 0]], 1], // explicit padding
+  [[1, 8, 8, 2], [3, 3, 2, 2], 1, 2, 1], // numeric padding
+  [[1, 9, 9, 2], [3, 3, 2, 3], 1, "same", 2], // dilation
+  [[1, 9, 9, 2], [3, 3, 2, 3], 1, "valid", 2]
+]
+
+const label = (c: (typeof convCases)[number]) =>
+  `x ${c[0].join("×")}, f ${c[1].join("×")}, stride ${c[2]}, pad ${JSON.stringify(c[3])}, dilation ${c[4]}`
+
+describe("convolution matches cpu: forward, dx, dfilter", () => {
+  for (const c of convCases) {
+    const [xs, fs, stride, pad, dil] = c
+    torchTest(label(c), () => {
+      const inputs = () => [rand(xs, 1), rand(fs, 2, -0.5, 0.5)]
+      const conv = (x: tf.Tensor, f: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, pad, "NHWC", dil)
+      // tfjs has no conv gradient with dilations > 1; there only the forward pass is compared.
+      expectSame(dil === 1 ? valueAndGrads(conv, inputs) : () => conv(...(inputs() as [tf.Tensor, tf.Tensor])))
+    })
+  }
+  torchTest("dimRoundingMode ceil / round with numeric padding", () => {
+    for (const mode of ["ceil", "round", "floor"] as const) {
+      expectSame(valueAndGrads(
+        (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 2, 1, "NHWC", 1, mode),
+        () => [rand([1, 8, 8, 2], 1), rand([3, 3, 2, 2], 2)]
+      ))
+    }
+  })
+  torchTest("fused conv2d with bias and relu / relu6 / leakyrelu / elu / sigmoid / prelu activations", () => {
+    for (const activation of ["linear", "relu", "relu6", "leakyrelu", "elu", "sigmoid", "prelu"] as const) {
+      expectSame(() =>
+        tf.fused.conv2d({
+          x: rand([2, 6, 6, 3], 1, -3, 3) as tf.Tensor4D, filter: rand([3, 3, 3, 4], 2) as tf.Tensor4D, strides: 1,
+          pad: "same", bias: rand([4], 3), activation, leakyreluAlpha: 0.15,
+          preluActivationWeights: activation === "prelu" ? rand([4], 4, 0, 0.3) : undefined
+        })
+      )
+    }
+    // gradient (tfjs differentiates fused convs with linear or relu activation)
+    expectSame(valueAndGrads(
+      (x, f, b) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 2, pad: "same", bias: b, activation: "relu" }),
+      () => [rand([2, 7, 7, 3], 1), rand([3, 3, 3, 4], 2), rand([4], 3)]
+    ))
+  })
+  torchTest("NCHW convolution", () => {
+    expectSame(() => tf.conv2d(rand([2, 3, 8, 8], 1) as tf.Tensor4D, rand([3, 3, 3, 4], 2) as tf.Tensor4D, 1, "same", "NCHW"))
+  })
+  torchTest("depthwise conv2d: forward and both gradients, channel multiplier 2", () => {
+    for (const [stride, pad] of [[1, "same"], [2, "valid"], [2, "same"]] as const) {
+      expectSame(valueAndGrads(
+        (x, f) => tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, pad),
+        () => [rand([2, 7, 7, 3], 1), rand([3, 3, 3, 2], 2)]
+      ))
+    }
+  })
+  torchTest("conv2dTranspose (Conv2DBackpropInput as a forward op)", () => {
+    expectSame(() =>
+      tf.conv2dTranspose(rand([1, 4, 4, 3], 1) as tf.Tensor4D, rand([3, 3, 2, 3], 2) as tf.Tensor4D, [1, 8, 8, 2], 2, "same")
+    )
+  })
+})
+
+/** [input NHWC, window, stride, pad] */
+const poolCases: Array<[number[], number, number, Pad]> = [
+  [[2, 8, 8, 3], 2, 2, "valid"], // LeNet
+  [[2, 9, 9, 3], 3, 2, "same"], // ResNet stem pool (asymmetric padding)
+  [[2, 8, 8, 3], 3, 2, "same"],
+  [[1, 7, 7, 2], 3, 1, "same"],
+  [[1, 7, 5, 2], 2, 2, "valid"], // odd sizes: last row/column dropped
+  [[1, 6, 6, 1], 3, 1, [[0, 0], [2, 1], [1, 0], [0, 0]]] // explicit, padding bigger than half the window
+]
+
+/**
+ * Average pooling divides each window by its number of real (unpadded) pixels, in tfjs as in TF and PyTorch; but
+ * tfjs's own AvgPoolGrad (cpu, webgl, wasm) divides by the full window size, so it disagrees with its forward pass
+ * wherever windows overlap the padding. The torch backend returns the true gradient; the reference here is the
+ * cpu backend differentiating the same pooling written as a depthwise convolution with a ones filter, divided by
+ * the pixel count of each window.
+ */
+const expectAvgPoolGradient = (xs: number[], k: number, s: number, pad: Pad) => {
+  const outShape = tf.backend_util.computePool2DInfo(xs as [number, number, number, number], k, s, 1, pad).outShape
+  const r = () => rand([1, ...outShape.slice(1)], 7)
+  const viaConv = (x: tf.Tensor) => {
+    const ones = tf.ones([k, k, xs[3]!, 1]) as tf.Tensor4D
+    const sum = tf.depthwiseConv2d(x as tf.Tensor4D, ones, s, pad)
+    const count = tf.depthwiseConv2d(tf.onesLike(x) as tf.Tensor4D, ones, s, pad)
+    return tf.div(sum, count)
+  }
+  const want = runOn("cpu", () => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(viaConv(x), r())))(rand(xs, 1)))[0]!
+  const got = runOn("torch", () => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(x as tf.Tensor4D, k, s, pad), r())))(rand(xs, 1)))[0]!
+  expect(got.shape).toEqual(want.shape)
+  got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!)).toBeLessThan(1e-5))
+}
+
+describe("pooling matches cpu: forward and gradient", () => {
+  for (const [xs, k, s, pad] of poolCases) {
+    torchTest(`x ${xs.join("×")}, window ${k}, stride ${s}, pad ${JSON.stringify(pad)}`, () => {
+      expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, k, s, pad), () => [rand(xs, 1)]))
+      expectSame(() => tf.avgPool(rand(xs, 1) as tf.Tensor4D, k, s, pad))
+      expectAvgPoolGradient(xs, k, s, pad)
+    })
+  }
+  torchTest("max pool: ties go to the first maximum, −∞ padding, all-negative windows", () => {
+    const ties = () => [tf.tensor([1, 1, 1, 1, 2, 2, 0, 2, 3, 3, 3, 3, 0, 0, 0, 0], [1, 4, 4, 1])]
+    expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, 2, 2, "valid"), ties))
+    expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, 3, 2, "same"), () => [rand([1, 5, 5, 2], 3, -3, -1)]))
+    expectSame(valueAndGrads(
+      (x) => tf.maxPool(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], -Infinity) as tf.Tensor4D, 3, 2, "valid"),
+      () => [rand([1, 6, 6, 2], 4)]
+    ))
+  })
+  torchTest("global average pooling (mean over H, W)", () => {
+    expectSame(valueAndGrads((x) => tf.mean(x, [1, 2]), () => [rand([2, 4, 4, 8], 5)]))
+  })
+})
+
+describe("dense and batch norm match cpu", () => {
+  torchTest("matMul with transposes, batched, and its gradients", () => {
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+      const a = ta ? [5, 3] : [3, 5]
+      const b = tb ? [4, 5] : [5, 4]
+      expectSame(valueAndGrads((x, y) => tf.matMul(x, y, ta, tb), () => [rand(a, 1), rand(b, 2)]))
+      expectSame(valueAndGrads((x, y) => tf.matMul(x, y, ta, tb), () => [rand([2, ...a], 3), rand([2, ...b], 4)]))
+    }
+    expectSame(() => tf.matMul(rand([2, 3, 4], 1), rand([1, 4, 5], 2))) // broadcast batch
+    expectSame(() => tf.matMul(tf.transpose(rand([4, 3], 1)), tf.slice(rand([6, 6], 2), [1, 1], [4, 5]))) // strided views
+    expectSame(() => tf.matMul(tf.tensor([[1, 2]], undefined, "int32"), tf.tensor([[3], [4]], undefined, "int32")))
+  })
+  torchTest("fused matMul with bias and activations, and its gradient", () => {
+    for (const activation of ["linear", "relu", "relu6", "elu", "sigmoid", "leakyrelu"] as const) {
+      expectSame(() => tf.fused.matMul({ a: rand([3, 5], 1, -2, 2), b: rand([5, 4], 2), bias: rand([4], 3), activation, leakyreluAlpha: 0.3 }))
+    }
+    expectSame(valueAndGrads(
+      (a, b, bias) => tf.fused.matMul({ a, b, bias, activation: "relu", transposeB: true }),
+      () => [rand([6, 5], 1), rand([4, 5], 2), rand([4], 3)]
+    ))
+  })
+  torchTest("batchNorm with and without offset/scale, and its gradients", () => {
+    expectSame(valueAndGrads(
+      (x, m, v, o, s) => tf.batchNorm(x, m, v, o, s, 1e-5),
+      () => [rand([2, 3, 3, 4], 1), rand([4], 2), rand([4], 3, 0.5, 2), rand([4], 4), rand([4], 5)]
+    ))
+    // (tfjs's batchNorm gradient needs offset and scale, on every backend: forward only here)
+    expectSame(() => tf.batchNorm(rand([5, 4], 1), rand([4], 2), rand([4], 3, 0.5, 2)))
+  })
+  torchTest("tf.layers.batchNormalization in training mode (moments, then FusedBatchNorm)", () => {
+    expectSame(() => {
+      const layer = tf.layers.batchNormalization({ axis: -1, epsilon: 1e-5 })
+      const x = rand([4, 3, 3, 5], 6, -2, 3)
+      const y = layer.apply(x, { training: true }) as tf.Tensor
+      const out = [y, ...layer.getWeights()].map((t) => t.clone())
+      layer.dispose()
+      return out
+    })
+  })
+})
