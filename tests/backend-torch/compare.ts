@@ -47,7 +47,8 @@ const collect = (r: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): Out[] => {
 export const runOn = (backend: "cpu" | "torch", fn: () => tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): Out[] => {
   tf.setBackend(backend)
   if (tf.getBackend() !== backend) throw new Error(`could not switch to ${backend}`)
-  return tf.tidy(() => collect(fn()))
+  // tidy disposes every tensor fn made; what it returns here are plain arrays
+  return tf.tidy(() => collect(fn()) as unknown as tf.TensorContainer) as unknown as Out[]
 }
 
 const close = (a: number, b: number, scale: number, rtol: number) => {

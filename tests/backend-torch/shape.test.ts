@@ -64,8 +64,8 @@ describe("shape kernels match cpu, forward and gradient", () => {
     expectSame(() => tf.gather(rand([2, 3, 4]), int([2, 0, 1, 1], [2, 2]), 2, 1))
   })
   torchTest("unsortedSegmentSum with out-of-range ids dropped", () => {
-    expectSame(() => tf.unsortedSegmentSum(rand([5, 3]), int([0, 2, 0, 1, 2]), 3))
-    expectSame(() => tf.unsortedSegmentSum(rand([4]), int([0, 3, 1, 0]), 2))
+    expectSame(() => tf.unsortedSegmentSum(rand([5, 3]), int([0, 2, 0, 1, 2]) as tf.Tensor1D, 3))
+    expectSame(() => tf.unsortedSegmentSum(rand([4]), int([0, 3, 1, 0]) as tf.Tensor1D, 2))
   })
   torchTest("oneHot (out-of-range rows are all off), fill, zeros/ones, range, linspace", () => {
     expectSame(() => [tf.oneHot(int([0, 3, -1, 2, 5]), 4), tf.oneHot(int([1, 0], [2, 1]), 3, 5, -1)])

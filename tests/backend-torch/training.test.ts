@@ -32,7 +32,8 @@ const smallCnn = () => {
   const x = rand([6, 8, 8, 1], 5)
   const y = tf.oneHot(tf.tensor(Array.from(values(6, 6, 0, 5), Math.floor), undefined, "int32"), 5)
   const loss = () => {
-    const h = tf.maxPool(tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, vars.w1 as tf.Tensor4D, 1, "same"), vars.b1)), 2, 2, "valid")
+    const conv = tf.conv2d(x as tf.Tensor4D, vars.w1 as tf.Tensor4D, 1, "same")
+    const h = tf.maxPool(tf.relu(tf.add(conv, vars.b1)) as tf.Tensor4D, 2, 2, "valid")
     const logits = tf.add(tf.matMul(tf.reshape(h, [6, -1]), vars.w2), vars.b2)
     return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar
   }

@@ -232,6 +232,11 @@ export interface TorchBackendOptions {
   readonly libPath?: string
   /** Registration priority among tfjs backends (tfjs picks the highest when none is set); 0 by default. */
   readonly priority?: number
+  /**
+   * Keep freed native memory for reuse rather than returning it to the OS (glibc mmap/trim thresholds; the
+   * process keeps its peak footprint). True by default: without it LeNet training is ~30% slower.
+   */
+  readonly keepFreedMemory?: boolean
 }
 
 export type TorchRegistration = { ok: true } | { ok: false; reason: string }
@@ -246,7 +251,7 @@ let registered: Native | undefined
 export const registerTorchBackend = async (opts: TorchBackendOptions = {}): Promise<TorchRegistration> => {
   try {
     if (registered === undefined) {
-      const native = openShim(opts.libPath ?? buildShim(), opts.threads)
+      const native = openShim(opts.libPath ?? buildShim(), opts)
       for (const k of torchKernels) registerKernel(k)
       if (engineHasBackend()) removeBackend("torch")
       registerBackend("torch", () => new TorchBackend(native), opts.priority ?? 0)

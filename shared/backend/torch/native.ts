@@ -65,7 +65,7 @@ const symbols = {
   lwi_ptrs: { args: [], returns: FFIType.ptr },
   lwi_error: { args: [], returns: FFIType.ptr },
   lwi_live: { args: [], returns: FFIType.i32 },
-  lwi_init: { args: [FFIType.i32], returns: FFIType.i32 },
+  lwi_init: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   lwi_set_threads: { args: [FFIType.i32], returns: FFIType.void },
   lwi_get_threads: { args: [], returns: FFIType.i32 },
   lwi_op: { args: [FFIType.ptr], returns: FFIType.i32 },
@@ -94,8 +94,15 @@ export const buildShim = (): string => {
   return path
 }
 
-/** Opens the shim at `path`, sets `threads` intra-op threads (when given), and resolves every op. Throws why not. */
-export const openShim = (path: string, threads?: number): Native => {
+export interface ShimOptions {
+  /** Intra-op threads (at::set_num_threads); ATen's default when absent. */
+  readonly threads?: number
+  /** Keep freed native memory for reuse instead of returning it to the OS (see lwi_init in shim.cpp); true. */
+  readonly keepFreedMemory?: boolean
+}
+
+/** Opens the shim at `path`, applies `opts`, and resolves every op. Throws why not. */
+export const openShim = (path: string, opts: ShimOptions = {}): Native => {
   const lib = dlopen(path, symbols)
   const s = lib.symbols
   // bun:ffi returns pointers as numbers at run time; its types also allow bigint.
@@ -112,7 +119,9 @@ export const openShim = (path: string, threads?: number): Native => {
     const p = asPtr(s.lwi_error())
     return p === null ? "unknown error" : new CString(p).toString()
   }
-  if (s.lwi_init(threads ?? 0) < 0) throw new Error(`shim init failed: ${lastError()}`)
+  if (s.lwi_init(opts.threads ?? 0, opts.keepFreedMemory === false ? 0 : 1) < 0) {
+    throw new Error(`shim init failed: ${lastError()}`)
+  }
 
   const op = {} as Record<OpName, number>
   const names: Array<string> = []

@@ -17,6 +17,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -774,10 +775,19 @@ int32_t lwi_live() { return static_cast<int32_t>(g_live); }
 
 // Call once, from the JS thread. Autograd is never used: InferenceMode (kept for the life of the process on this
 // thread) skips its bookkeeping on every op.
-int32_t lwi_init(int32_t threads) {
+//
+// keep_freed_memory: tfjs holds a whole training step's intermediates until its tidy scope ends, then frees them
+// at once; glibc then returns the memory to the OS (large blocks are mmapped, the heap top is trimmed) and the next
+// step page-faults it all back in — a third of LeNet's step time. Raising glibc's mmap and trim thresholds keeps
+// freed blocks for reuse (the process keeps its peak footprint; blocks above 32 MB are still mmapped).
+int32_t lwi_init(int32_t threads, int32_t keep_freed_memory) {
   return guarded<int32_t>(-1, [&] {
     static c10::InferenceMode* mode = new c10::InferenceMode(true);
     (void)mode;
+    if (keep_freed_memory != 0) {
+      mallopt(M_MMAP_THRESHOLD, 32 << 20);
+      mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    }
     if (threads > 0) at::set_num_threads(threads);
     return static_cast<int32_t>(at::get_num_threads());
   });
