@@ -5,7 +5,7 @@
  *
  *   bun run bench/compare.ts [--models lenet,resnet18,resnet18-imagenet] [--backends wasm,cpu] [--batch 32] [--threads 1]
  */
-import { UsageError, parseFlags } from "../shared/engine/flags.ts"
+import { parseFlagsOrExit } from "../shared/engine/flags.ts"
 import { markdownTable } from "../shared/engine/report.ts"
 
 const flags = {
@@ -27,14 +27,7 @@ const run = async (cmd: string[]): Promise<Line | { error: string }> => {
 }
 
 const main = async () => {
-  let f
-  try {
-    f = parseFlags(flags, process.argv.slice(2))
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e
-    console.error(`error: ${e.message}`)
-    process.exit(2)
-  }
+  const f = parseFlagsOrExit(flags)
   const common = ["--batch", String(f.batch), "--threads", String(f.threads)]
   const rows: unknown[][] = []
   for (const model of f.models.split(",")) {

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../shared/backend/select.ts"
-import { UsageError, helpText, parseFlags } from "../shared/engine/flags.ts"
+import { helpText, parseFlagsOrExit } from "../shared/engine/flags.ts"
 import { machine } from "../shared/engine/main.ts"
 import { buildModel, type ModelSpec } from "../shared/models/spec.ts"
 import { batchIndices, trainBatch, trainableVars } from "../shared/train/loop.ts"
@@ -33,14 +33,7 @@ const specs: Record<string, ModelSpec> = {
 }
 
 const main = async () => {
-  let f
-  try {
-    f = parseFlags(flags, process.argv.slice(2))
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e
-    console.error(`error: ${e.message}`)
-    process.exit(2)
-  }
+  const f = parseFlagsOrExit(flags)
   if (f.help) return console.log(helpText("bun run bench/train-throughput.ts", "lwi training throughput", flags))
   tf.env().set("PROD", true)
   const choice = await selectBackend({ ...(f.backend ? { prefer: f.backend } : {}), threads: f.threads, log: (l) => f.json || console.error(l) })

@@ -20,6 +20,7 @@ import { evaluate } from "../steps/evaluate.ts"
 import { initWeights } from "../steps/init-weights.ts"
 import { prepareDataset } from "../steps/prepare-dataset.ts"
 import { train } from "../steps/train.ts"
+import { trainConfigFrom } from "./lib/flags.ts"
 
 /** Fashion-MNIST is 28×28×1; every architecture takes it as it is (ResNet18 with the small-image stem). */
 const models: Record<string, (activation: Activation) => ModelSpec> = {
@@ -74,14 +75,7 @@ export const baseline = definePipeline({
         initial,
         data: data.train,
         backend,
-        config: {
-          optimizer: { kind: "sgd", momentum: 0.9, weightDecay: 0 },
-          lr: config.lr,
-          schedule: { kind: "constant" },
-          epochs: config.epochs,
-          batchSize: config.batch,
-          seed: config.seed
-        }
+        config: trainConfigFrom(config)
       })
       const test = yield* step(evaluate, { model, weights: trained.weights, data: data.test, backend })
       const imagesPerSecond = (data.train.n * trained.history.length) / trained.history.reduce((a, h) => a + h.seconds, 0)

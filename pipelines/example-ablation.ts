@@ -11,7 +11,7 @@ import { runMain } from "../shared/engine/main.ts"
 import { definePipeline, variants } from "../shared/engine/pipeline.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
-import { learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
+import { fashionMnistPlan, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { experimentTable } from "./lib/report.ts"
 
@@ -28,8 +28,7 @@ export const exampleAblation = definePipeline({
   run: (config) =>
     Effect.gen(function* () {
       const model: ModelSpec = { arch: "lenet5", inputShape: [28, 28, 1], classes: 10, activation: "tanh" }
-      const data = yield* prepareData({ dataset: "fashion-mnist", dataDir: config.data, trainSubset: config.subset,
-        testSubset: config.testSubset, rgb: false, lwBatch: config.lwBatch, heldOut: 500, seed: config.seed })
+      const data = yield* prepareData(fashionMnistPlan(config))
       const lw = lwConfigFrom(lwPresets.lw, config)
       const experiments = yield* variants(
         [

@@ -18,7 +18,7 @@ import { definePipeline, variants } from "../shared/engine/pipeline.ts"
 import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { Activation, ModelSpec } from "../shared/models/spec.ts"
-import { heuristicInit, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
+import { fashionMnistPlan, heuristicInit, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
 import { experimentTable, layerStatsTable } from "./lib/report.ts"
 import { lwFlags, lwConfigFrom, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 
@@ -46,16 +46,7 @@ export const lenetAblation = definePipeline({
     Effect.gen(function* () {
       const backend = tf.getBackend()
       const model: ModelSpec = { arch: "lenet5", inputShape: [28, 28, 1], classes: 10, activation: config.activation as Activation }
-      const data = yield* prepareData({
-        dataset: "fashion-mnist",
-        dataDir: config.data,
-        trainSubset: config.subset,
-        testSubset: config.testSubset,
-        rgb: false,
-        lwBatch: config.lwBatch,
-        heldOut: 500,
-        seed: config.seed
-      })
+      const data = yield* prepareData(fashionMnistPlan(config))
       const training = trainConfigFrom(config)
       const layerStats: Record<string, unknown> = {}
       const experiments = yield* variants(ablations, (a) =>

@@ -16,7 +16,7 @@ import { markdownTable } from "../shared/engine/report.ts"
 import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { Activation, ModelSpec } from "../shared/models/spec.ts"
-import { heuristicInit, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
+import { fashionMnistPlan, heuristicInit, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { experimentTable, layerStatsTable } from "./lib/report.ts"
 
@@ -36,16 +36,7 @@ export const lenetInitGrid = definePipeline({
   run: (config) =>
     Effect.gen(function* () {
       const backend = tf.getBackend()
-      const data = yield* prepareData({
-        dataset: "fashion-mnist",
-        dataDir: config.data,
-        trainSubset: config.subset,
-        testSubset: config.testSubset,
-        rgb: false,
-        lwBatch: config.lwBatch,
-        heldOut: 500,
-        seed: config.seed
-      })
+      const data = yield* prepareData(fashionMnistPlan(config))
       const training = trainConfigFrom(config)
       const grid = config.activations
         .split(",")

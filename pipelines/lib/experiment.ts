@@ -48,6 +48,18 @@ export interface ExperimentData {
   readonly heldOut: DatasetRef
 }
 
+/** The LeNet pipelines' data: Fashion-MNIST, no resizing, 500 held-out test images for the per-layer evidence. */
+export const fashionMnistPlan = (c: { data: string; subset: number; testSubset: number; lwBatch: number; seed: number }): DataPlan => ({
+  dataset: "fashion-mnist",
+  dataDir: c.data,
+  trainSubset: c.subset,
+  testSubset: c.testSubset,
+  rgb: false,
+  lwBatch: c.lwBatch,
+  heldOut: 500,
+  seed: c.seed
+})
+
 export const prepareData = (plan: DataPlan) =>
   Effect.gen(function* () {
     const reporter = yield* Reporter

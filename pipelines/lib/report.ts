@@ -1,15 +1,8 @@
 /** Report sections the LW pipelines share: the experiment table and the per-layer evidence. */
 import { markdownTable } from "../../shared/engine/report.ts"
+import type { TrainOutcome } from "./experiment.ts"
 
-export interface ExperimentRow {
-  readonly id: string
-  readonly testAccuracy: number
-  readonly testLoss: number
-  readonly diverged: boolean
-  readonly divergedAt: string | null
-  readonly epochs: number
-  readonly seconds: number
-}
+export type ExperimentRow = { readonly id: string } & TrainOutcome
 
 export interface LayerStatsRow {
   readonly name: string

@@ -126,3 +126,14 @@ export const helpText = (program: string, description: string, defs: FlagDefs): 
   const width = Math.max(...rows.map(([a]) => a.length)) + 2
   return [`${program} — ${description}`, "", "Flags:", ...rows.map(([a, b]) => a.padEnd(width) + b)].join("\n")
 }
+
+/** For scripts outside the pipeline runner (benchmarks): parse, or print the usage error and exit 2. */
+export const parseFlagsOrExit = <F extends FlagDefs>(defs: F, argv: ReadonlyArray<string> = process.argv.slice(2)) => {
+  try {
+    return parseFlags(defs, argv)
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e
+    process.stderr.write(`error: ${e.message}\n`)
+    return process.exit(2)
+  }
+}
