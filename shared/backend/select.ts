@@ -5,7 +5,7 @@
  *   tensorflow  libtensorflow through @tensorflow/tfjs-node-gpu, else @tensorflow/tfjs-node (optional packages;
  *               absent on an offline install, so imported dynamically and skipped when missing)
  *   wasm        XNNPACK in WebAssembly, plus the training kernels of ./wasm-kernels.ts
- *   cpu         plain JavaScript, always there, ~100× slower than wasm on LeNet
+ *   cpu         plain JavaScript, always there: LeNet trains at ≈ 8 img/s (wasm: ≈ 2,500)
  * `prefer` (the caller resolves `--backend` / `LWI_BACKEND`) forces one and fails loudly instead of falling back.
  */
 import * as tf from "@tensorflow/tfjs"
