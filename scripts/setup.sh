@@ -11,9 +11,14 @@ if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.packa
   npm ci --no-audit --no-fund
 fi
 
-# 2. Debian packages, where apt is at hand: Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist/).
+# 2. Debian packages, where apt is at hand: Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist/), and
+#    libtorch + g++ for the native `torch` backend's shim (shared/backend/torch; LWI_LIBTORCH selects another libtorch).
 apt_packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)
+if [ -z "${LWI_LIBTORCH:-}" ]; then
+  [ -f /usr/include/ATen/ATen.h ] || apt_packages+=(libtorch-dev)
+  command -v g++ >/dev/null 2>&1 || apt_packages+=(g++)
+fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""
@@ -31,4 +36,12 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   else
     echo "lwi setup: no apt-get; Fashion-MNIST will be downloaded on first use (see data/README.md)"
   fi
+fi
+
+# 3. The torch backend's shim, built once per source hash into .lwi/native/ (a failure only means: no torch backend;
+#    lwi then says so in one line and uses wasm).
+if [ -x scripts/build-torch-shim.sh ]; then
+  scripts/build-torch-shim.sh >/dev/null 2>/tmp/lwi-shim-build.log \
+    && echo "lwi setup: torch backend shim ready" \
+    || echo "lwi setup: torch backend not built ($(tail -n 1 /tmp/lwi-shim-build.log)); wasm will be used"
 fi
