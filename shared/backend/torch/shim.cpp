@@ -17,6 +17,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <dlfcn.h>
+#include <immintrin.h>
 #include <malloc.h>
 
 #include <algorithm>
@@ -80,8 +81,111 @@ Tensor& ptr_at(int i) { return *reinterpret_cast<Tensor*>(static_cast<uintptr_t>
 
 Tensor nhwc_to_nchw(const Tensor& x) { return x.permute({0, 3, 1, 2}); }
 Tensor nchw_to_nhwc(const Tensor& x) { return x.permute({0, 2, 3, 1}); }
-// tfjs filter [fh, fw, in, out] → ATen weight [out, in, fh, fw] (a view).
-Tensor filter_to_weight(const Tensor& f) { return f.permute({3, 2, 0, 1}); }
+// dst = srcᵀ for a row-major [rows, cols] float matrix. ATen's copy of a permuted view moves under 1 GB/s for these
+// shapes; 8×8 register transposes (AVX2) inside 64×64 tiles are ~10× faster.
+inline void transpose_tail(const float* src, float* dst, int64_t rows, int64_t cols, int64_t r0, int64_t r1,
+                           int64_t c0, int64_t c1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * cols + c];
+  }
+}
+
+__attribute__((target("avx2"))) void transpose_avx2(const float* src, float* dst, int64_t rows, int64_t cols,
+                                                     int64_t rb, int64_t re) {
+  constexpr int64_t T = 64;
+  for (int64_t r0 = rb; r0 < re; r0 += T) {
+    const int64_t r1 = std::min(r0 + T, re);
+    for (int64_t c0 = 0; c0 < cols; c0 += T) {
+      const int64_t c1 = std::min(c0 + T, cols);
+      int64_t r = r0;
+      for (; r + 8 <= r1; r += 8) {
+        int64_t c = c0;
+        for (; c + 8 <= c1; c += 8) {
+          const float* s = src + r * cols + c;
+          float* d = dst + c * rows + r;
+          __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + cols), a2 = _mm256_loadu_ps(s + 2 * cols),
+                 a3 = _mm256_loadu_ps(s + 3 * cols), a4 = _mm256_loadu_ps(s + 4 * cols),
+                 a5 = _mm256_loadu_ps(s + 5 * cols), a6 = _mm256_loadu_ps(s + 6 * cols),
+                 a7 = _mm256_loadu_ps(s + 7 * cols);
+          __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1), t2 = _mm256_unpacklo_ps(a2, a3),
+                 t3 = _mm256_unpackhi_ps(a2, a3), t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5),
+                 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+          __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+                 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+          _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+          _mm256_storeu_ps(d + rows, _mm256_permute2f128_ps(u1, u5, 0x20));
+          _mm256_storeu_ps(d + 2 * rows, _mm256_permute2f128_ps(u2, u6, 0x20));
+          _mm256_storeu_ps(d + 3 * rows, _mm256_permute2f128_ps(u3, u7, 0x20));
+          _mm256_storeu_ps(d + 4 * rows, _mm256_permute2f128_ps(u0, u4, 0x31));
+          _mm256_storeu_ps(d + 5 * rows, _mm256_permute2f128_ps(u1, u5, 0x31));
+          _mm256_storeu_ps(d + 6 * rows, _mm256_permute2f128_ps(u2, u6, 0x31));
+          _mm256_storeu_ps(d + 7 * rows, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+        transpose_tail(src, dst, rows, cols, r, r + 8, c, c1);
+      }
+      transpose_tail(src, dst, rows, cols, r, r1, c0, c1);
+    }
+  }
+}
+
+void transpose_into(const float* src, float* dst, int64_t rows, int64_t cols) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  constexpr int64_t T = 64;
+  at::parallel_for(0, (rows + T - 1) / T, 1, [&](int64_t b, int64_t e) {
+    const int64_t rb = b * T, re = std::min(e * T, rows);
+    if (avx2) {
+      transpose_avx2(src, dst, rows, cols, rb, re);
+    } else {
+      for (int64_t r0 = rb; r0 < re; r0 += T) {
+        for (int64_t c0 = 0; c0 < cols; c0 += T) transpose_tail(src, dst, rows, cols, r0, std::min(r0 + T, re), c0, std::min(c0 + T, cols));
+      }
+    }
+  });
+}
+
+// Filters are stored as tfjs has them, [fh, fw, in, out] (HWIO); oneDNN convolves channels-last activations
+// fastest with an OHWI weight ([out, fh, fw, in] in memory: ATen's channels_last weight). HWIO viewed as a
+// [fh·fw·in, out] matrix is exactly the transpose of OHWI viewed as [out, fh·fw·in], so one 2-D transpose converts.
+// A training step uses each weight twice (forward, input gradient), so the last conversions are kept, each with
+// a reference to its source: tensors never change, and a held source cannot be freed and its address reused.
+Tensor ohwi_weight(const Tensor& f_in) {
+  struct Entry {
+    Tensor src, ohwi;
+  };
+  static std::vector<Entry> cache;  // most recent last
+  constexpr size_t kEntries = 48;
+  for (auto it = cache.rbegin(); it != cache.rend(); ++it) {
+    if (it->src.unsafeGetTensorImpl() == f_in.unsafeGetTensorImpl()) return it->ohwi;
+  }
+  const Tensor f = f_in.contiguous();
+  const int64_t kh = f.size(0), kw = f.size(1), ci = f.size(2), co = f.size(3);
+  Tensor ohwi = at::empty({co, kh, kw, ci}, f.options());
+  transpose_into(f.data_ptr<float>(), ohwi.data_ptr<float>(), kh * kw * ci, co);
+  const Tensor w = ohwi.permute({0, 3, 1, 2});  // [out, in, fh, fw], channels_last strides
+  if (cache.size() >= kEntries) cache.erase(cache.begin());
+  cache.push_back({f_in, w});
+  return w;
+}
+
+// tfjs filter [fh, fw, in, out] → ATen weight [out, in, fh, fw].
+Tensor filter_to_weight(const Tensor& f) {
+  if (f.scalar_type() != at::kFloat) return f.permute({3, 2, 0, 1});
+  return ohwi_weight(f);
+}
+
+// ATen weight gradient [out, in, fh, fw] → tfjs filter layout [fh, fw, in, out], contiguous (so the optimizer's
+// elementwise updates read it at full speed alongside the contiguous weight).
+Tensor weight_to_filter(const Tensor& g) {
+  const int64_t co = g.size(0), ci = g.size(1), kh = g.size(2), kw = g.size(3);
+  if (g.scalar_type() != at::kFloat || !g.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    return g.permute({2, 3, 1, 0}).contiguous();
+  }
+  Tensor f = at::empty({kh, kw, ci, co}, g.options());
+  transpose_into(g.data_ptr<float>(), f.data_ptr<float>(), co, kh * kw * ci);
+  return f;
+}
 // tfjs depthwise filter [fh, fw, in, mult] → ATen grouped weight [in*mult, 1, fh, fw].
 Tensor depthwise_to_weight(const Tensor& f) {
   return f.permute({2, 3, 0, 1}).reshape({f.size(2) * f.size(3), 1, f.size(0), f.size(1)});
@@ -679,7 +783,7 @@ const std::vector<Op>& ops() {
                                           false, {0, 0}, dw ? fi : 1, {false, true, false});
         const Tensor& gw = std::get<1>(g);
         if (dw) return gw.reshape({fi, fo, fh, fw}).permute({2, 3, 0, 1});
-        return gw.permute({2, 3, 1, 0});
+        return weight_to_filter(gw);
       } END,
 
       // pooling: x (NHWC); I = window
