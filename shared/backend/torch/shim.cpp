@@ -145,47 +145,53 @@ void transpose_into(const float* src, float* dst, int64_t rows, int64_t cols) {
   });
 }
 
-// Filters are stored as tfjs has them, [fh, fw, in, out] (HWIO); oneDNN convolves channels-last activations
-// fastest with an OHWI weight ([out, fh, fw, in] in memory: ATen's channels_last weight). HWIO viewed as a
-// [fh·fw·in, out] matrix is exactly the transpose of OHWI viewed as [out, fh·fw·in], so one 2-D transpose converts.
-// A training step uses each weight twice (forward, input gradient), so the last conversions are kept, each with
-// a reference to its source: tensors never change, and a held source cannot be freed and its address reused.
-Tensor ohwi_weight(const Tensor& f_in) {
-  struct Entry {
-    Tensor src, ohwi;
-  };
-  static std::vector<Entry> cache;  // most recent last
-  constexpr size_t kEntries = 48;
-  for (auto it = cache.rbegin(); it != cache.rend(); ++it) {
-    if (it->src.unsafeGetTensorImpl() == f_in.unsafeGetTensorImpl()) return it->ohwi;
-  }
-  const Tensor f = f_in.contiguous();
-  const int64_t kh = f.size(0), kw = f.size(1), ci = f.size(2), co = f.size(3);
-  Tensor ohwi = at::empty({co, kh, kw, ci}, f.options());
-  transpose_into(f.data_ptr<float>(), ohwi.data_ptr<float>(), kh * kw * ci, co);
-  const Tensor w = ohwi.permute({0, 3, 1, 2});  // [out, in, fh, fw], channels_last strides
-  if (cache.size() >= kEntries) cache.erase(cache.begin());
-  cache.push_back({f_in, w});
-  return w;
+// Filters: tfjs's logical layout is [fh, fw, in, out] (HWIO); oneDNN convolves channels-last activations fastest
+// with an OHWI weight ([out, fh, fw, in] in memory, ATen's channels_last weight), and returns weight gradients
+// that way. So a float filter is *stored* OHWI and shown to tfjs as an HWIO view: the first conv that sees a
+// filter written from JS converts it in place (same values, other strides; the handle is tfjs's only reference),
+// gradients come back already OHWI, and the optimizer's elementwise updates keep that layout (see `align`) — in
+// steady state no conv touches a filter's layout at all. (HWIO as a [fh·fw·in, out] matrix is the transpose of
+// OHWI as [out, fh·fw·in], so one 2-D transpose converts.)
+bool stored_ohwi(const Tensor& t) { return t.dim() == 4 && t.permute({3, 0, 1, 2}).is_contiguous(); }
+
+// The same values as `f` (HWIO logical), stored OHWI.
+Tensor ohwi_storage(const Tensor& f) {
+  if (stored_ohwi(f) || f.scalar_type() != at::kFloat) return f;
+  const Tensor c = f.contiguous();
+  const int64_t kh = c.size(0), kw = c.size(1), ci = c.size(2), co = c.size(3);
+  Tensor ohwi = at::empty({co, kh, kw, ci}, c.options());
+  transpose_into(c.data_ptr<float>(), ohwi.data_ptr<float>(), kh * kw * ci, co);
+  return ohwi.permute({1, 2, 3, 0});
 }
 
-// tfjs filter [fh, fw, in, out] → ATen weight [out, in, fh, fw].
-Tensor filter_to_weight(const Tensor& f) {
-  if (f.scalar_type() != at::kFloat) return f.permute({3, 2, 0, 1});
-  return ohwi_weight(f);
+// tfjs filter [fh, fw, in, out] → ATen weight [out, in, fh, fw] (channels_last strides). Converts the stored
+// filter in place on first use.
+Tensor filter_to_weight(Tensor& f) {
+  if (f.scalar_type() == at::kFloat && !stored_ohwi(f)) f = ohwi_storage(f);
+  return f.permute({3, 2, 0, 1});
 }
 
-// ATen weight gradient [out, in, fh, fw] → tfjs filter layout [fh, fw, in, out], contiguous (so the optimizer's
-// elementwise updates read it at full speed alongside the contiguous weight).
-Tensor weight_to_filter(const Tensor& g) {
-  const int64_t co = g.size(0), ci = g.size(1), kh = g.size(2), kw = g.size(3);
-  if (g.scalar_type() != at::kFloat || !g.is_contiguous(at::MemoryFormat::ChannelsLast)) {
-    return g.permute({2, 3, 1, 0}).contiguous();
-  }
-  Tensor f = at::empty({kh, kw, ci, co}, g.options());
-  transpose_into(g.data_ptr<float>(), f.data_ptr<float>(), co, kh * kw * ci);
-  return f;
+// ATen weight gradient [out, in, fh, fw] → tfjs filter [fh, fw, in, out], stored OHWI like the filter.
+Tensor weight_to_filter(const Tensor& g) { return ohwi_storage(g.permute({2, 3, 1, 0})); }
+
+// Elementwise ops between an OHWI-stored filter and a same-shaped contiguous tensor (a momentum buffer made by
+// zerosLike before the filter's first conv, a gradient from elsewhere) would read one of them across the grain
+// (~6× slower). Convert the contiguous one instead, so the result — and whatever is assigned from it — is OHWI.
+void align(Tensor& a, Tensor& b) {
+  if (a.dim() != 4 || b.dim() != 4 || a.sizes() != b.sizes()) return;
+  if (a.scalar_type() != at::kFloat || b.scalar_type() != at::kFloat) return;
+  const bool ao = stored_ohwi(a) && !a.is_contiguous(), bo = stored_ohwi(b) && !b.is_contiguous();
+  if (ao && !bo && b.is_contiguous()) b = ohwi_storage(b);
+  if (bo && !ao && a.is_contiguous()) a = ohwi_storage(a);
 }
+
+template <typename Fn>
+Tensor aligned(const Tensor& a_in, const Tensor& b_in, Fn fn) {
+  Tensor a = a_in, b = b_in;
+  align(a, b);
+  return fn(a, b);
+}
+
 // tfjs depthwise filter [fh, fw, in, mult] → ATen grouped weight [in*mult, 1, fh, fw].
 Tensor depthwise_to_weight(const Tensor& f) {
   return f.permute({2, 3, 0, 1}).reshape({f.size(2) * f.size(3), 1, f.size(0), f.size(1)});
@@ -512,16 +518,16 @@ const std::vector<Op>& ops() {
       OP("cast") { return A.to(scalar_of(I[0])); } END,
 
       // elementwise, two inputs (numpy broadcasting, as tfjs)
-      EXPR("add", at::add(A, B)),
-      EXPR("sub", at::sub(A, B)),
-      EXPR("mul", at::mul(A, B)),
-      EXPR("div", at::div(A, B)),
+      EXPR("add", aligned(A, B, [](const Tensor& a, const Tensor& b) { return at::add(a, b); })),
+      EXPR("sub", aligned(A, B, [](const Tensor& a, const Tensor& b) { return at::sub(a, b); })),
+      EXPR("mul", aligned(A, B, [](const Tensor& a, const Tensor& b) { return at::mul(a, b); })),
+      EXPR("div", aligned(A, B, [](const Tensor& a, const Tensor& b) { return at::div(a, b); })),
       EXPR("floor_div", at::div(A, B, "floor").to(at::kInt)),  // tfjs FloorDiv is int32 even for floats
       EXPR("mod", at::remainder(A, B)),  // sign of the divisor, as tfjs
       EXPR("pow", at::pow(A, B)),
-      EXPR("maximum", at::maximum(A, B)),
-      EXPR("minimum", at::minimum(A, B)),
-      EXPR("squared_difference", at::square(A - B)),
+      EXPR("maximum", aligned(A, B, [](const Tensor& a, const Tensor& b) { return at::maximum(a, b); })),
+      EXPR("minimum", aligned(A, B, [](const Tensor& a, const Tensor& b) { return at::minimum(a, b); })),
+      EXPR("squared_difference", aligned(A, B, [](const Tensor& a, const Tensor& b) { return at::square(a - b); })),
       EXPR("atan2", at::atan2(A, B)),
       EXPR("equal", at::eq(A, B)),
       EXPR("not_equal", at::ne(A, B)),
