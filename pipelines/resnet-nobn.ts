@@ -39,7 +39,7 @@ export const resnetNobn = definePipeline({
     // 200, not LeNet's 25: ResNet18's deep layers have 1×1–4×4 maps and up to 1.2 M weights, and learned on 25 images
     // they fit those 25 and blow up elsewhere (measured: held-out activation variance 11,220 at layer4.1.conv2 with
     // 25, and the network diverged at its 2nd SGD step; with 200 it trains — see README).
-    ...lwFlags({ quickMaxEpochs: 10, lwBatch: 200 }),
+    ...lwFlags({ quickMaxEpochs: 10, lwBatch: 200, quickLwBatch: 32 }),
     dataset: { kind: "enum", values: ["fashion-mnist", "imagenette"], default: "fashion-mnist", doc: "dataset" },
     size: { kind: "int", default: 64, check: "number.integer >= 16", doc: "Imagenette image side after resizing" },
     // The ImageNet stem (7×7 s2 + max-pool) is the standard ResNet18 and 6× cheaper than the small-image stem on

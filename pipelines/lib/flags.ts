@@ -20,10 +20,10 @@ export const trainFlags = (d: {
     batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size of the full network" }
   }) as const satisfies FlagDefs
 
-export const lwFlags = (d: { quickMaxEpochs: number; lwBatch?: number }) =>
+export const lwFlags = (d: { quickMaxEpochs: number; lwBatch?: number; quickLwBatch?: number }) =>
   ({
     // The thesis's LeNet figures learn each layer on 25 samples (and it suggests ~30 % of the data in general).
-    lwBatch: { kind: "int", default: d.lwBatch ?? 25, check: "number.integer >= 2", doc: "samples each layer is learned on" },
+    lwBatch: { kind: "int", default: d.lwBatch ?? 25, ...(d.quickLwBatch ? { quick: d.quickLwBatch } : {}), check: "number.integer >= 2", doc: "samples each layer is learned on" },
     // The thesis: at most 200 epochs per layer.
     lwMaxEpochs: { kind: "int", default: 200, quick: d.quickMaxEpochs, check: "number.integer >= 1", doc: "max LW epochs per layer" },
     lwLr: { kind: "number", default: 0.01, check: "number > 0", doc: "LW learning rate (the thesis: 0.01)" },
