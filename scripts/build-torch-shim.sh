@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the `torch` backend's native shim (shared/backend/torch/shim.cpp) against libtorch and prints the path of
+# Builds the `torch` backend's native shim (shared/backend/torch/shim.cpp + shim-*.h) against libtorch and prints the path of
 # the library on stdout (the only line on stdout). Built once per (source, compiler flags, libtorch) into
 #   .lwi/native/<sha256>/libshim.so
 # and reused afterwards; the library is compiled into a temp file and moved into place, so a build killed halfway
@@ -15,6 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 src=shared/backend/torch/shim.cpp
+# everything the compiler reads from the repo: the key changes when any of it does
+sources=(shared/backend/torch/shim.cpp shared/backend/torch/shim-*.h)
 cxx=${CXX:-g++}
 fail() { echo "build-torch-shim: $*" >&2; exit 1; }
 
@@ -39,13 +41,13 @@ fi
 flags+=(-O3 -shared -fPIC -std=c++17 -w)
 libs=(-ltorch -ltorch_cpu -lc10)
 
-key=$( { sha256sum "$src"; echo "$cxx ${flags[*]} ${libs[*]} $root"; "$cxx" --version | head -1; } | sha256sum | cut -c1-16)
+key=$( { sha256sum "${sources[@]}"; echo "$cxx ${flags[*]} ${libs[*]} $root"; "$cxx" --version | head -1; } | sha256sum | cut -c1-16)
 out=.lwi/native/$key/libshim.so
 if [ ! -f "$out" ]; then
   mkdir -p "$(dirname "$out")"
   tmp=$(mktemp "$out.XXXXXX.tmp")
   trap 'rm -f "$tmp"' EXIT
-  echo "build-torch-shim: compiling $src (about a minute)" >&2
+  echo "build-torch-shim: compiling $src (10–30 s)" >&2
   if ! "$cxx" "${flags[@]}" "$src" -o "$tmp" "${libs[@]}" 2>"$tmp.log"; then
     first=$(grep -m1 -E 'error|cannot find' "$tmp.log" || head -1 "$tmp.log")
     rm -f "$tmp.log"

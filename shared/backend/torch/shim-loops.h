@@ -1,0 +1,184 @@
+// Hand-written loops for the shim (included by shim.cpp), where ATen is slow for tfjs's shapes: Step, max pooling
+// on NHWC data, and matrix products through oneDNN's sgemm.
+#pragma once
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "shim-layout.h"
+
+namespace lwi {
+using at::Tensor;
+
+// tfjs Step: 1 where x > 0, alpha elsewhere, NaN stays NaN. (ATen's `where` with broadcast scalars: 60× slower.)
+Tensor step(const Tensor& a, double alpha) {
+  if (a.scalar_type() != at::kFloat) {
+    const Tensor y = at::where(a > 0, at::scalar_tensor(1, a.options()), at::scalar_tensor(alpha, a.options()));
+    return y;
+  }
+  const Tensor x = a.contiguous();
+  Tensor y = at::empty(x.sizes(), x.options());
+  const float* in = x.data_ptr<float>();
+  float* out = y.data_ptr<float>();
+  const float al = static_cast<float>(alpha);
+  at::parallel_for(0, x.numel(), 32768, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float v = in[i];
+      out[i] = v > 0 ? 1.0f : (v != v ? v : al);
+    }
+  });
+  return y;
+}
+
+// Max pooling straight on NHWC data (channels innermost, so the inner loop vectorises), with tfjs's rules:
+// padding never wins, NaN never wins, ties go to the first position in the window.
+struct PoolGeom {
+  int64_t n, h, w, c, oh, ow;
+  Window win;
+  template <typename Fn>
+  void for_window(int64_t r, int64_t col, Fn fn) const {  // fn(ih, iw) for the in-bounds taps of output (r, col)
+    for (int64_t i = 0; i < win.kh; ++i) {
+      const int64_t ih = r * win.sh - win.pt + i * win.dh;
+      if (ih < 0 || ih >= h) continue;
+      for (int64_t j = 0; j < win.kw; ++j) {
+        const int64_t iw = col * win.sw - win.pl + j * win.dw;
+        if (iw < 0 || iw >= w) continue;
+        fn(ih, iw);
+      }
+    }
+  }
+};
+
+Tensor max_pool_nhwc(const Tensor& a, const Window& win) {
+  const Tensor x = a.contiguous();
+  const PoolGeom g{x.size(0), x.size(1), x.size(2), x.size(3), win.oh, win.ow, win};
+  Tensor y = at::empty({g.n, g.oh, g.ow, g.c}, x.options());
+  const float* in = x.data_ptr<float>();
+  float* out = y.data_ptr<float>();
+  const float ninf = -std::numeric_limits<float>::infinity();
+  at::parallel_for(0, g.n * g.oh, 1, [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t n = row / g.oh, r = row % g.oh;
+      for (int64_t col = 0; col < g.ow; ++col) {
+        float* o = out + ((n * g.oh + r) * g.ow + col) * g.c;
+        std::fill(o, o + g.c, ninf);
+        g.for_window(r, col, [&](int64_t ih, int64_t iw) {
+          const float* p = in + ((n * g.h + ih) * g.w + iw) * g.c;
+          for (int64_t k = 0; k < g.c; ++k) o[k] = p[k] > o[k] ? p[k] : o[k];
+        });
+      }
+    }
+  });
+  return y;
+}
+
+// MaxPoolGrad: dy goes to the first maximum of each window (recomputed from x).
+Tensor max_pool_grad_nhwc(const Tensor& dy_in, const Tensor& x_in, const Window& win) {
+  const Tensor x = x_in.contiguous();
+  const Tensor dy = dy_in.contiguous();
+  const PoolGeom g{x.size(0), x.size(1), x.size(2), x.size(3), win.oh, win.ow, win};
+  Tensor dx = at::zeros(x.sizes(), x.options());
+  const float* in = x.data_ptr<float>();
+  const float* gy = dy.data_ptr<float>();
+  float* gx = dx.data_ptr<float>();
+  const float ninf = -std::numeric_limits<float>::infinity();
+  at::parallel_for(0, g.n, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> best(g.c);
+    std::vector<int64_t> at_(g.c);
+    for (int64_t n = b; n < e; ++n) {
+      for (int64_t r = 0; r < g.oh; ++r) {
+        for (int64_t col = 0; col < g.ow; ++col) {
+          std::fill(best.begin(), best.end(), ninf);
+          std::fill(at_.begin(), at_.end(), -1);
+          g.for_window(r, col, [&](int64_t ih, int64_t iw) {
+            const int64_t off = ((n * g.h + ih) * g.w + iw) * g.c;
+            for (int64_t k = 0; k < g.c; ++k) {
+              if (in[off + k] > best[k]) {
+                best[k] = in[off + k];
+                at_[k] = off + k;
+              }
+            }
+          });
+          const float* d = gy + ((n * g.oh + r) * g.ow + col) * g.c;
+          for (int64_t k = 0; k < g.c; ++k) {
+            if (at_[k] >= 0) gx[at_[k]] += d[k];
+          }
+        }
+      }
+    }
+  });
+  return dx;
+}
+
+// Matrix products through oneDNN's sgemm (JIT, AVX-512 here) when libtorch loaded oneDNN as a shared library
+// (Debian's does; ATen itself would call the system's reference BLAS, ~20× slower for dense layers).
+using Sgemm = int (*)(char, char, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                      float, float*, int64_t);
+Sgemm dnnl_sgemm() {
+  static const Sgemm fn = [] {
+    void* lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_NOLOAD);
+    void* sym = lib != nullptr ? dlsym(lib, "dnnl_sgemm") : dlsym(RTLD_DEFAULT, "dnnl_sgemm");
+    return reinterpret_cast<Sgemm>(sym);
+  }();
+  return fn;
+}
+
+// A 2-D float matrix as BLAS sees it: row-major storage, maybe transposed, with a leading dimension.
+struct BlasMat {
+  char trans;
+  int64_t ld;
+};
+bool blas_view(const Tensor& m, BlasMat& out) {  // m: [rows, cols] (logical)
+  const int64_t rows = m.size(0), cols = m.size(1), s0 = m.stride(0), s1 = m.stride(1);
+  if (s1 == 1 || cols == 1) {
+    const int64_t ld = rows == 1 ? std::max<int64_t>(cols, 1) : s0;
+    if (ld >= std::max<int64_t>(cols, 1)) { out = {'N', ld}; return true; }
+  }
+  if (s0 == 1 || rows == 1) {
+    const int64_t ld = cols == 1 ? std::max<int64_t>(rows, 1) : s1;
+    if (ld >= std::max<int64_t>(rows, 1)) { out = {'T', ld}; return true; }
+  }
+  return false;
+}
+
+// y = a @ b (+ bias), a: [..., M, K], b: [..., K, N] with equal batch dims (or none), float32. Returns an undefined
+// tensor when oneDNN is missing or the operands do not fit, so the caller falls back to ATen.
+Tensor gemm(const Tensor& a_in, const Tensor& b_in, const Tensor* bias) {
+  const Sgemm sgemm = dnnl_sgemm();
+  if (sgemm == nullptr || a_in.scalar_type() != at::kFloat || b_in.scalar_type() != at::kFloat) return Tensor();
+  if (a_in.dim() < 2 || a_in.dim() != b_in.dim()) return Tensor();
+  for (int64_t d = 0; d + 2 < a_in.dim(); ++d) {
+    if (a_in.size(d) != b_in.size(d)) return Tensor();
+  }
+  const int64_t m = a_in.size(-2), k = a_in.size(-1), n = b_in.size(-1);
+  if (m == 0 || n == 0 || k == 0) return Tensor();
+  const Tensor a = a_in.reshape({-1, m, k}), b = b_in.reshape({-1, k, n});
+  const int64_t batch = a.size(0);
+  std::vector<int64_t> out_shape(a_in.sizes().begin(), a_in.sizes().end());
+  out_shape.back() = n;
+  Tensor y;
+  float beta = 0.0f;
+  if (bias != nullptr) {
+    y = bias->to(at::kFloat).expand(out_shape).contiguous();
+    beta = 1.0f;
+  } else {
+    y = at::empty(out_shape, a.options());
+  }
+  const Tensor y3 = y.view({batch, m, n});
+  for (int64_t i = 0; i < batch; ++i) {
+    const Tensor ai = a[i], bi = b[i];
+    BlasMat ba, bb;
+    if (!blas_view(ai, ba) || !blas_view(bi, bb)) return Tensor();
+    const int st = sgemm(ba.trans, bb.trans, m, n, k, 1.0f, ai.data_ptr<float>(), ba.ld, bi.data_ptr<float>(), bb.ld,
+                         beta, y3[i].data_ptr<float>(), n);
+    if (st != 0) throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(st));
+  }
+  return y;
+}
+
+}  // namespace lwi
