@@ -241,32 +241,37 @@ export interface TorchBackendOptions {
 
 export type TorchRegistration = { ok: true } | { ok: false; reason: string }
 
+let loaded: Promise<Native> | undefined
 let registered: Native | undefined
+
+const load = async (opts: TorchBackendOptions): Promise<Native> => {
+  const native = openShim(opts.libPath ?? (await buildShim()), opts)
+  for (const k of torchKernels) registerKernel(k)
+  if (engine().registryFactory["torch"] !== undefined) removeBackend("torch")
+  registerBackend("torch", () => new TorchBackend(native), opts.priority ?? 0)
+  registered = native
+  return native
+}
 
 /**
  * Builds (or finds) and loads the shim, registers the `torch` backend and its kernels. Never throws: when
- * libtorch, g++ or the shim is missing, resolves `{ ok: false, reason }` with one line saying what. Calling it
- * again is cheap (the shim is loaded once per process; `threads` is applied each time).
+ * libtorch, g++ or the shim is missing, resolves `{ ok: false, reason }` with one line saying what. The shim is
+ * loaded once per process; later calls only apply `threads` (concurrent first calls share one load, and a failed
+ * load may be retried, e.g. with another `libPath`).
  */
 export const registerTorchBackend = async (opts: TorchBackendOptions = {}): Promise<TorchRegistration> => {
+  const first = loaded === undefined
+  if (first) loaded = load(opts)
   try {
-    if (registered === undefined) {
-      const native = openShim(opts.libPath ?? buildShim(), opts)
-      for (const k of torchKernels) registerKernel(k)
-      if (engineHasBackend()) removeBackend("torch")
-      registerBackend("torch", () => new TorchBackend(native), opts.priority ?? 0)
-      registered = native
-    } else if (opts.threads !== undefined) {
-      registered.setThreads(opts.threads)
-    }
+    const native = await loaded!
+    if (!first && opts.threads !== undefined) native.setThreads(opts.threads)
     return { ok: true }
   } catch (e) {
+    if (first) loaded = undefined
     const text = e instanceof Error ? e.message : String(e)
     return { ok: false, reason: text.split("\n")[0]!.slice(0, 300) }
   }
 }
-
-const engineHasBackend = () => engine().registryFactory["torch"] !== undefined
 
 /** The shim of the registered backend (live-tensor count, threads), or undefined before registration. */
 export const torchNative = (): Native | undefined => registered

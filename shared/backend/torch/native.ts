@@ -80,16 +80,21 @@ const symbols = {
 const repoRoot = () => join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
 
 /**
- * Runs scripts/build-torch-shim.sh (a no-op when the library for this source is cached) and returns the library's
- * path, or throws with the script's one-line reason.
+ * Runs scripts/build-torch-shim.sh (a no-op when the library for these sources is cached, 10–30 s otherwise) and
+ * returns the library's path, or throws with the script's one-line reason.
  */
-export const buildShim = (): string => {
+export const buildShim = async (): Promise<string> => {
   const script = join(repoRoot(), "scripts", "build-torch-shim.sh")
   if (!existsSync(script)) throw new Error(`missing ${script}`)
-  const run = Bun.spawnSync(["bash", script], { stdout: "pipe", stderr: "pipe", env: process.env })
-  const stderr = run.stderr.toString().trim().split("\n").filter((l) => !l.includes("compiling"))
-  if (run.exitCode !== 0) throw new Error(stderr.at(-1) ?? `build-torch-shim.sh exited with ${run.exitCode}`)
-  const path = run.stdout.toString().trim().split("\n").at(-1) ?? ""
+  const run = Bun.spawn(["bash", script], { stdout: "pipe", stderr: "pipe", env: process.env })
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(run.stdout).text(),
+    new Response(run.stderr).text(),
+    run.exited
+  ])
+  const reasons = stderr.trim().split("\n").filter((l) => l !== "" && !l.includes("compiling"))
+  if (exitCode !== 0) throw new Error(reasons.at(-1) ?? `build-torch-shim.sh exited with ${exitCode}`)
+  const path = stdout.trim().split("\n").at(-1) ?? ""
   if (!existsSync(path)) throw new Error(`build-torch-shim.sh printed "${path}", which does not exist`)
   return path
 }

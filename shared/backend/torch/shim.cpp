@@ -582,10 +582,14 @@ Tensor* lwi_from(const void* data, int32_t dtype, const int32_t* shape, int32_t 
 // Copies the tensor's values, row-major, into `out` (nbytes long). Returns 0, or -1 with lwi_error set.
 int32_t lwi_read(Tensor* t, void* out, double nbytes) {
   return guarded<int32_t>(-1, [&] {
-    const Tensor c = t->contiguous();
-    const size_t n = c.numel() * c.element_size();
+    const size_t n = t->numel() * t->element_size();
     if (static_cast<double>(n) != nbytes) throw std::runtime_error("read: buffer size does not match the tensor");
-    if (n > 0) std::memcpy(out, c.data_ptr(), n);
+    if (n == 0) return 0;
+    if (t->is_contiguous()) {
+      std::memcpy(out, t->data_ptr(), n);
+    } else {  // one strided pass straight into JS memory
+      at::from_blob(out, t->sizes(), t->options()).copy_(*t);
+    }
     return 0;
   });
 }
