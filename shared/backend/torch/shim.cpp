@@ -250,7 +250,18 @@ const std::vector<Op>& ops() {
       } END,
       OP("select") { return A.select(I[0], I[1]); } END,                   // dim, index (a view)
       OP("narrow") { return A.narrow(I[0], I[1], I[2]); } END,             // dim, start, length (a view)
-      OP("tile") { return A.repeat(ints(I + 1, I[0])); } END,
+      OP("tile") {
+        // Repeating only size-1 dims is a broadcast: a zero-stride view instead of a copy (tfjs's batch-norm
+        // gradient tiles a [1,1,1,C] tensor to the full activation shape).
+        const std::vector<int64_t> reps = ints(I + 1, I[0]);
+        bool broadcast = static_cast<int64_t>(reps.size()) == A.dim();
+        std::vector<int64_t> shape(reps.size());
+        for (size_t d = 0; d < reps.size() && broadcast; ++d) {
+          broadcast = reps[d] == 1 || A.size(d) == 1;
+          shape[d] = A.size(d) * reps[d];
+        }
+        return broadcast ? A.expand(shape) : A.repeat(reps);
+      } END,
       OP("reverse") { return at::flip(A, ints(I + 1, I[0])); } END,
       OP("pad") {  // I = [rank, (before, after) per dim...], F[0] = value
         const int r = I[0];
