@@ -19,7 +19,3 @@ export const kernel = (kernelName: string, fn: TorchKernelFunc): KernelConfig =>
   backendName: "torch",
   kernelFunc: fn as unknown as KernelFunc
 })
-
-/** tfjs attrs that are "a number or a pair". */
-export const pair = (v: number | ReadonlyArray<number>): [number, number] =>
-  typeof v === "number" ? [v, v] : [v[0]!, v[1] ?? v[0]!]

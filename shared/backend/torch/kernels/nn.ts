@@ -6,7 +6,7 @@
 import { backend_util, type KernelConfig, type TensorInfo } from "@tensorflow/tfjs"
 import type { TorchBackend } from "../backend.ts"
 import { TorchUnsupported } from "../errors.ts"
-import { kernel, pair } from "./kernel.ts"
+import { kernel } from "./kernel.ts"
 
 type ConvInfo = backend_util.Conv2DInfo
 
