@@ -123,6 +123,23 @@ describe("pooling matches cpu: forward and gradient", () => {
       () => [rand([1, 6, 6, 2], 4)]
     ))
   })
+  torchTest("dimRoundingMode ceil / round / floor with numeric padding", () => {
+    for (const mode of ["ceil", "round", "floor"] as const) {
+      expectSame(() => tf.maxPool(rand([1, 8, 8, 2], 1) as tf.Tensor4D, 3, 2, 1, mode))
+      expectSame(() => tf.avgPool(rand([1, 8, 8, 2], 1) as tf.Tensor4D, 3, 2, 1, mode))
+      // tfjs's MaxPool gradient drops dimRoundingMode, so cpu's gradient is wrong on the last row and column when
+      // rounding up; the reference is cpu differentiating the same pooling with explicit −∞ padding.
+      const out = tf.backend_util.computePool2DInfo([1, 8, 8, 2], 3, 2, 1, 1, mode).outHeight
+      const bottom = Math.max(0, (out - 1) * 2 + 3 - 8 - 1)
+      const r = () => rand([1, out, out, 2], 9)
+      const want = runOn("cpu", () => tf.grad((x: tf.Tensor) => {
+        const padded = tf.pad(x, [[0, 0], [1, bottom], [1, bottom], [0, 0]], -Infinity) as tf.Tensor4D
+        return tf.sum(tf.mul(tf.maxPool(padded, 3, 2, "valid"), r()))
+      })(rand([1, 8, 8, 2], 1)))[0]!
+      const got = runOn("torch", () => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(x as tf.Tensor4D, 3, 2, 1, mode), r())))(rand([1, 8, 8, 2], 1)))[0]!
+      got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!)).toBeLessThan(1e-5))
+    }
+  })
   torchTest("global average pooling (mean over H, W)", () => {
     expectSame(valueAndGrads((x) => tf.mean(x, [1, 2]), () => [rand([2, 4, 4, 8], 5)]))
   })

@@ -80,11 +80,28 @@ const pool = (name: string, op: "max_pool" | "avg_pool") =>
     return backend.run(backend.op[op], x)
   })
 
+/**
+ * tfjs's MaxPool/AvgPool gradients drop `dimRoundingMode` when they call the grad kernels, so with 'ceil' or
+ * 'round' the attrs describe a smaller output than `dy` has. The geometry is taken from the rounding mode that
+ * gives dy's shape (the forward pass's), so the gradient matches the forward.
+ */
+const poolGradInfo = (xShape: number[], dyShape: number[], attrs: any): ConvInfo => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const fits = (c: ConvInfo) => c.outHeight === dyShape[1] && c.outWidth === dyShape[2]
+  const given = poolInfo(xShape, attrs)
+  if (fits(given) || typeof attrs.pad !== "number") return given
+  for (const dimRoundingMode of ["ceil", "round", "floor"]) {
+    const c = poolInfo(xShape, { ...attrs, dimRoundingMode })
+    if (fits(c)) return c
+  }
+  return given
+}
+
 const poolGrad = (name: string, op: "max_pool_grad" | "avg_pool_grad") =>
   kernel(name, ({ inputs, backend, attrs }) => {
     const x = inputs.input as TensorInfo
-    writeWindow(backend, poolInfo(x.shape, attrs), false)
-    return backend.run(backend.op[op], inputs.dy, x)
+    const dy = inputs.dy as TensorInfo
+    writeWindow(backend, poolGradInfo(x.shape, dy.shape, attrs), false)
+    return backend.run(backend.op[op], dy, x)
   })
 
 const matMul = (name: string) =>
