@@ -19,7 +19,7 @@ import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { heuristicInit, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
-import { experimentTable, layerStatsTable } from "./lib/report.ts"
+import { experimentTable, layerStatsTable, layerStatsVerdict } from "./lib/report.ts"
 
 const experimentsPlan = [
   { id: "LW (no BN)", init: "lw", batchNorm: false },
@@ -105,7 +105,9 @@ export const resnetNobn = definePipeline({
       "A residual block's last conv is learned against the activation after the addition (identity or 1×1 downsample",
       "path carried as in the forward pass), so its \"activation variance\" is that of relu(conv2 + shortcut).",
       "",
-      layerStatsTable(layerStats as never)
+      layerStatsTable(layerStats as never),
+      "",
+      layerStatsVerdict(layerStats as never)
     ].join("\n")
 })
 

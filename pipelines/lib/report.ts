@@ -33,3 +33,28 @@ export const layerStatsTable = (stats: ReadonlyArray<LayerStatsRow>) =>
     ["layer", "output mean (→ 0)", "activation variance (→ 1)", "output variance", "activation mean"],
     stats.map((s) => [s.name, num(s.outputMean), num(s.activationVar), num(s.outputVar), num(s.activationMean)])
   )
+
+/**
+ * What the per-layer statistics say, in words, from the numbers themselves: how far the held-out activation variance
+ * drifts from its target across depth, and what that means for the logits the network starts training from.
+ */
+export const layerStatsVerdict = (stats: ReadonlyArray<LayerStatsRow>): string => {
+  const inner = stats.slice(0, -1) // the classifier keeps a standard init
+  const vars = inner.map((s) => s.activationVar)
+  if (vars.length === 0) return ""
+  if (vars.some((v) => v === null)) return "Some learned layers produce NaN/Inf on held-out data: LW itself diverged there."
+  const v = vars as number[]
+  const worst = inner.reduce((a, s) => (Math.abs(Math.log(s.activationVar!)) > Math.abs(Math.log(a.activationVar!)) ? s : a))
+  const within = v.filter((x) => Math.abs(x - 1) <= 0.25).length
+  const logits = stats.at(-1)
+  return [
+    `Held-out activation variance: ${num(v[0]!)} at the first layer, ${num(v.at(-1)!)} at the last learned one; ` +
+      `${within} of ${v.length} learned layers within ±0.25 of the target 1; furthest: ${worst.name} (${num(worst.activationVar)}).`,
+    logits && logits.outputVar !== null
+      ? `The logits start with variance ${num(logits.outputVar)} (a well-scaled start is ≲ 1): ` +
+        (logits.outputVar > 10
+          ? "an initial loss far above −log(1/C), large gradients, and SGD steps big enough to diverge."
+          : "a reasonable start for training.")
+      : ""
+  ].join("\n")
+}
