@@ -69,7 +69,7 @@ const symbols = {
   lwi_set_threads: { args: [FFIType.i32], returns: FFIType.void },
   lwi_get_threads: { args: [], returns: FFIType.i32 },
   lwi_op: { args: [FFIType.ptr], returns: FFIType.i32 },
-  lwi_from: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
+  lwi_from: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.f64], returns: FFIType.ptr },
   lwi_read: { args: [FFIType.ptr, FFIType.ptr, FFIType.f64], returns: FFIType.i32 },
   lwi_describe: { args: [FFIType.ptr], returns: FFIType.i32 },
   lwi_free: { args: [FFIType.ptr], returns: FFIType.void },
@@ -159,7 +159,7 @@ export const openShim = (path: string, opts: ShimOptions = {}): Native => {
     describe: (h) => void s.lwi_describe(h),
     fromValues: (values, shape, dtype) => {
       for (let i = 0; i < shape.length; i++) shapeBuf[i] = shape[i]!
-      const h = asPtr(s.lwi_from(values.length > 0 ? values : null, dtypeCode[dtype], shapeBuf, shape.length))
+      const h = asPtr(s.lwi_from(values.length > 0 ? values : null, dtypeCode[dtype], shapeBuf, shape.length, values.byteLength))
       if (h === null) throw new TorchOpError({ op: "write", reason: lastError() })
       return h
     },

@@ -143,20 +143,33 @@ struct Window {
 };
 
 // ATen pads symmetrically. For asymmetric padding, pad explicitly with `value` and pass zero padding instead.
-struct Padded {
-  Tensor x;          // NCHW input, padded when `explicit_pad`
-  int64_t ph, pw;    // padding to hand ATen
-  bool explicit_pad; // if true, gradients wrt x must be cropped by (pt, pl)
-  int64_t pt, pl;
+// How to hand an input of h×w pixels to ATen, which pads symmetrically: as is with padding (ph, pw), or — for
+// asymmetric padding — padded explicitly to hp×wp and convolved/pooled without padding.
+struct PadPlan {
+  bool explicit_pad;  // if true, gradients wrt the input must be cropped by (pt, pl)
+  int64_t ph, pw;     // padding to hand ATen
+  int64_t pt, pb, pl, pr;
+  int64_t hp, wp;     // the padded size when explicit_pad
 };
 
-Padded pad_for(const Tensor& x, const Window& w, double value, bool pool) {
-  const int64_t pb = w.need_b(x.size(2)), pr = w.need_r(x.size(3));
-  const bool symmetric = w.pt == pb && w.pl == pr;
+PadPlan pad_plan(int64_t h, int64_t w, const Window& win, bool pool) {
+  const int64_t pb = win.need_b(h), pr = win.need_r(w);
+  const bool symmetric = win.pt == pb && win.pl == pr;
   // ATen's pooling also requires padding ≤ half the (effective) window.
-  const bool fits = !pool || (2 * w.pt <= (w.kh - 1) * w.dh + 1 && 2 * w.pl <= (w.kw - 1) * w.dw + 1);
-  if (symmetric && fits) return {x, w.pt, w.pl, false, w.pt, w.pl};
-  return {at::constant_pad_nd(x, {w.pl, pr, w.pt, pb}, value), 0, 0, true, w.pt, w.pl};
+  const bool fits = !pool || (2 * win.pt <= (win.kh - 1) * win.dh + 1 && 2 * win.pl <= (win.kw - 1) * win.dw + 1);
+  if (symmetric && fits) return {false, win.pt, win.pl, win.pt, pb, win.pl, pr, h, w};
+  return {true, 0, 0, win.pt, pb, win.pl, pr, win.pt + h + pb, win.pl + w + pr};
+}
+
+struct Padded {
+  Tensor x;  // NCHW input, padded when plan.explicit_pad
+  PadPlan plan;
+};
+
+Padded pad_for(const Tensor& x, const Window& win, double value, bool pool) {
+  const PadPlan p = pad_plan(x.size(2), x.size(3), win, pool);
+  if (!p.explicit_pad) return {x, p};
+  return {at::constant_pad_nd(x, {p.pl, p.pr, p.pt, p.pb}, value), p};
 }
 
 Tensor crop_hw(const Tensor& g, int64_t top, int64_t left, int64_t h, int64_t w) {

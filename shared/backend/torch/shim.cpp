@@ -200,7 +200,7 @@ const std::vector<Op>& ops() {
         if (c.dim() == 1 && B.dim() > 1) {
           std::vector<int64_t> s(B.dim(), 1);
           s[0] = c.size(0);
-          c = c.view(s);
+          c = c.reshape(s);
         }
         return at::where(c, B, C);
       } END,
@@ -410,7 +410,7 @@ const std::vector<Op>& ops() {
         const Padded p = pad_for(x, w, 0.0, false);
         const bool bias_in_conv = HAS(2) && C.dim() == 1 && C.size(0) == wt.size(0);
         Tensor y = at::conv2d(p.x, wt, bias_in_conv ? c10::optional<Tensor>(C) : c10::nullopt, {w.sh, w.sw},
-                              {p.ph, p.pw}, {w.dh, w.dw}, groups);
+                              {p.plan.ph, p.plan.pw}, {w.dh, w.dw}, groups);
         y = fit_out(y, w);
         if (!nchw) y = nchw_to_nhwc(y);
         if (HAS(2) && !bias_in_conv) y = y + C;
@@ -423,9 +423,9 @@ const std::vector<Op>& ops() {
         const int64_t n = I[15], h = I[16], wd = I[17], c = I[18];
         const Tensor dy = fit_out(nchw ? A : nhwc_to_nchw(A), w);
         const Tensor wt = dw ? depthwise_to_weight(B) : filter_to_weight(B);
-        const Tensor like = empty_nchw(n, c, h, wd, dy);
-        const Padded p = pad_for(like, w, 0.0, false);
-        const Tensor xp = p.explicit_pad ? empty_nchw(n, c, p.x.size(2), p.x.size(3), dy) : like;
+        const PadPlan p = pad_plan(h, wd, w, false);
+        // only the (padded) input's sizes and layout matter to the backward kernel: never written, never read
+        const Tensor xp = empty_nchw(n, c, p.hp, p.wp, dy);
         auto g = at::convolution_backward(dy, xp, wt, c10::nullopt, {w.sh, w.sw}, {p.ph, p.pw}, {w.dh, w.dw}, false,
                                           {0, 0}, dw ? c : 1, {true, false, false});
         Tensor dx = std::get<0>(g);
@@ -442,14 +442,14 @@ const std::vector<Op>& ops() {
         const Padded p = pad_for(x, w, 0.0, false);
         const Tensor wt = dw ? at::empty({fi * fo, 1, fh, fw}, x.options()) : at::empty({fo, fi, fh, fw}, x.options());
         // convolution_backward wants dy to be exactly the output ATen would compute from the (padded) input.
-        const int64_t ah = (p.x.size(2) + 2 * p.ph - (fh - 1) * w.dh - 1) / w.sh + 1;
-        const int64_t aw = (p.x.size(3) + 2 * p.pw - (fw - 1) * w.dw - 1) / w.sw + 1;
+        const int64_t ah = (p.x.size(2) + 2 * p.plan.ph - (fh - 1) * w.dh - 1) / w.sh + 1;
+        const int64_t aw = (p.x.size(3) + 2 * p.plan.pw - (fw - 1) * w.dw - 1) / w.sw + 1;
         Tensor g_out = dy;
         if (ah != dy.size(2) || aw != dy.size(3)) {
           g_out = at::constant_pad_nd(dy.narrow(2, 0, std::min(ah, dy.size(2))).narrow(3, 0, std::min(aw, dy.size(3))),
                                       {0, std::max<int64_t>(0, aw - dy.size(3)), 0, std::max<int64_t>(0, ah - dy.size(2))});
         }
-        auto g = at::convolution_backward(g_out, p.x, wt, c10::nullopt, {w.sh, w.sw}, {p.ph, p.pw}, {w.dh, w.dw},
+        auto g = at::convolution_backward(g_out, p.x, wt, c10::nullopt, {w.sh, w.sw}, {p.plan.ph, p.plan.pw}, {w.dh, w.dw},
                                           false, {0, 0}, dw ? fi : 1, {false, true, false});
         const Tensor& gw = std::get<1>(g);
         if (dw) return gw.reshape({fi, fo, fh, fw}).permute({2, 3, 0, 1});
@@ -461,24 +461,27 @@ const std::vector<Op>& ops() {
         const Window w = Window::read(I);
         if (A.scalar_type() == at::kFloat) return max_pool_nhwc(A, w);
         const Padded p = pad_for(nhwc_to_nchw(A), w, -std::numeric_limits<double>::infinity(), true);
-        const Tensor y = at::max_pool2d(p.x, {w.kh, w.kw}, {w.sh, w.sw}, {p.ph, p.pw}, {w.dh, w.dw}, false);
+        const Tensor y = at::max_pool2d(p.x, {w.kh, w.kw}, {w.sh, w.sw}, {p.plan.ph, p.plan.pw}, {w.dh, w.dw}, false);
         return nchw_to_nhwc(fit_out(y, w));
       } END,
       // MaxPoolGrad(dy, x): the argmax positions are recomputed from x (tfjs does not keep them).
       OP("max_pool_grad") {
         const Window w = Window::read(I);
+        if (A.size(1) != w.oh || A.size(2) != w.ow || A.size(0) != B.size(0) || A.size(3) != B.size(3)) {
+          throw std::runtime_error("MaxPoolGrad: dy's shape does not match the pooling window");
+        }
         if (A.scalar_type() == at::kFloat && B.scalar_type() == at::kFloat) return max_pool_grad_nhwc(A, B, w);
         const Tensor x = nhwc_to_nchw(B);
         const Padded p = pad_for(x, w, -std::numeric_limits<double>::infinity(), true);
-        auto yi = at::max_pool2d_with_indices(p.x, {w.kh, w.kw}, {w.sh, w.sw}, {p.ph, p.pw}, {w.dh, w.dw}, false);
+        auto yi = at::max_pool2d_with_indices(p.x, {w.kh, w.kw}, {w.sh, w.sw}, {p.plan.ph, p.plan.pw}, {w.dh, w.dw}, false);
         const Tensor& idx = std::get<1>(yi);
         Tensor dy = nhwc_to_nchw(A);
         if (dy.size(2) != idx.size(2) || dy.size(3) != idx.size(3)) {
           dy = at::constant_pad_nd(dy, {0, idx.size(3) - dy.size(3), 0, idx.size(2) - dy.size(2)});
         }
-        Tensor dx = at::max_pool2d_with_indices_backward(dy, p.x, {w.kh, w.kw}, {w.sh, w.sw}, {p.ph, p.pw},
+        Tensor dx = at::max_pool2d_with_indices_backward(dy, p.x, {w.kh, w.kw}, {w.sh, w.sw}, {p.plan.ph, p.plan.pw},
                                                          {w.dh, w.dw}, false, idx);
-        if (p.explicit_pad) dx = crop_hw(dx, p.pt, p.pl, x.size(2), x.size(3));
+        if (p.plan.explicit_pad) dx = crop_hw(dx, p.plan.pt, p.plan.pl, x.size(2), x.size(3));
         return nchw_to_nhwc(dx);
       } END,
       // Average pooling divides by the number of real (unpadded) pixels in each window, as tfjs.
@@ -486,11 +489,11 @@ const std::vector<Op>& ops() {
         const Window w = Window::read(I);
         const Tensor x = nhwc_to_nchw(A);
         const Padded p = pad_for(x, w, 0.0, true);
-        if (!p.explicit_pad) {
-          return nchw_to_nhwc(fit_out(at::avg_pool2d(p.x, {w.kh, w.kw}, {w.sh, w.sw}, {p.ph, p.pw}, false, false), w));
+        if (!p.plan.explicit_pad) {
+          return nchw_to_nhwc(fit_out(at::avg_pool2d(p.x, {w.kh, w.kw}, {w.sh, w.sw}, {p.plan.ph, p.plan.pw}, false, false), w));
         }
         const Tensor ones = at::constant_pad_nd(at::ones({1, 1, x.size(2), x.size(3)}, x.options()),
-                                                {p.pl, p.x.size(3) - x.size(3) - p.pl, p.pt, p.x.size(2) - x.size(2) - p.pt});
+                                                {p.plan.pl, p.x.size(3) - x.size(3) - p.plan.pl, p.plan.pt, p.x.size(2) - x.size(2) - p.plan.pt});
         const Tensor share = at::avg_pool2d(ones, {w.kh, w.kw}, {w.sh, w.sw}, {0, 0}, false, true);
         const Tensor y = at::avg_pool2d(p.x, {w.kh, w.kw}, {w.sh, w.sw}, {0, 0}, false, true) / share;
         return nchw_to_nhwc(fit_out(y, w));
@@ -501,19 +504,19 @@ const std::vector<Op>& ops() {
         const Tensor x = nhwc_to_nchw(B);
         const Padded p = pad_for(x, w, 0.0, true);
         Tensor dy = nhwc_to_nchw(A);
-        if (!p.explicit_pad) {
+        if (!p.plan.explicit_pad) {
           return nchw_to_nhwc(
-              at::avg_pool2d_backward(dy, x, {w.kh, w.kw}, {w.sh, w.sw}, {p.ph, p.pw}, false, false, c10::nullopt));
+              at::avg_pool2d_backward(dy, x, {w.kh, w.kw}, {w.sh, w.sw}, {p.plan.ph, p.plan.pw}, false, false, c10::nullopt));
         }
         const Tensor ones = at::constant_pad_nd(at::ones({1, 1, x.size(2), x.size(3)}, x.options()),
-                                                {p.pl, p.x.size(3) - x.size(3) - p.pl, p.pt, p.x.size(2) - x.size(2) - p.pt});
+                                                {p.plan.pl, p.x.size(3) - x.size(3) - p.plan.pl, p.plan.pt, p.x.size(2) - x.size(2) - p.plan.pt});
         const Tensor share = at::avg_pool2d(ones, {w.kh, w.kw}, {w.sh, w.sw}, {0, 0}, false, true);
         if (dy.size(2) != share.size(2) || dy.size(3) != share.size(3)) {
           dy = at::constant_pad_nd(dy, {0, share.size(3) - dy.size(3), 0, share.size(2) - dy.size(2)});
         }
         const Tensor dx = at::avg_pool2d_backward(dy / share, p.x, {w.kh, w.kw}, {w.sh, w.sw}, {0, 0}, false, true,
                                                   c10::nullopt);
-        return nchw_to_nhwc(crop_hw(dx, p.pt, p.pl, x.size(2), x.size(3)));
+        return nchw_to_nhwc(crop_hw(dx, p.plan.pt, p.plan.pl, x.size(2), x.size(3)));
       } END,
   };
   return table;
@@ -582,10 +585,12 @@ int32_t lwi_op(const char* name) {
 // A tensor of `dtype` and shape shape[0..rank) holding a copy of `data` (may be null when it has no elements).
 // The shape has its own buffer: a write can happen in the middle of a kernel (tfjs moving a tensor over from
 // another backend) after the kernel filled the exchange area.
-Tensor* lwi_from(const void* data, int32_t dtype, const int32_t* shape, int32_t rank) {
+Tensor* lwi_from(const void* data, int32_t dtype, const int32_t* shape, int32_t rank, double nbytes) {
   return guarded<Tensor*>(nullptr, [&] {
     Tensor t = at::empty(ints(shape, rank), at::TensorOptions().dtype(scalar_of(dtype)));
-    if (t.numel() > 0) std::memcpy(t.data_ptr(), data, t.numel() * t.element_size());
+    const size_t n = t.numel() * t.element_size();
+    if (static_cast<double>(n) != nbytes) throw std::runtime_error("write: value count does not match the shape");
+    if (n > 0) std::memcpy(t.data_ptr(), data, n);
     return box(std::move(t));
   });
 }
