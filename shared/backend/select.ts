@@ -4,6 +4,7 @@
  * Order when nothing is preferred:
  *   tensorflow  libtensorflow through @tensorflow/tfjs-node-gpu, else @tensorflow/tfjs-node (optional packages;
  *               absent on an offline install, so imported dynamically and skipped when missing)
+ *   torch       libtorch (ATen) through lwi's bun:ffi shim, when libtorch and g++ are on the machine
  *   wasm        XNNPACK in WebAssembly, plus the training kernels of ./wasm-kernels.ts
  *   cpu         plain JavaScript, always there: LeNet trains at ≈ 8 img/s (wasm: ≈ 2,500)
  * `prefer` (the caller resolves `--backend` / `LWI_BACKEND`) forces one and fails loudly instead of falling back.
@@ -17,7 +18,7 @@ import { BackendUnavailable, type BackendAttempt } from "./errors.ts"
 import { registerWasmKernels } from "./wasm-kernels.ts"
 
 /** Every name `prefer` accepts, fastest first: also the order tried when nothing is preferred. */
-export const backendNames = ["tensorflow", "wasm", "cpu"] as const
+export const backendNames = ["tensorflow", "torch", "wasm", "cpu"] as const
 export type BackendName = (typeof backendNames)[number]
 
 export interface SelectBackendOptions {
@@ -168,6 +169,19 @@ const loadWasm = async (threads: number | undefined): Promise<string> => {
   }`
 }
 
+/**
+ * libtorch (ATen) through lwi's bun:ffi shim (shared/backend/torch): measured 1.3–1.6× PyTorch on LeNet and
+ * 0.6–1.0× on ResNet18 here, against wasm's ~0.2× on ResNet18 (BENCHMARKS.md, shared/backend/torch/README.md).
+ * Needs libtorch + g++ (scripts/setup.sh installs them where apt is at hand); otherwise one line says why.
+ */
+const loadTorch = async (threads: number | undefined): Promise<string> => {
+  const { registerTorchBackend } = await import("./torch/backend.ts")
+  const r = await registerTorchBackend(threads === undefined ? {} : { threads })
+  if (!r.ok) throw new Error(r.reason)
+  await activate("torch")
+  return `libtorch via bun:ffi, ${threads ?? "ATen's default"} thread${threads === 1 ? "" : "s"}`
+}
+
 const loadCpu = async (): Promise<string> => {
   await activate("cpu")
   return "pure JavaScript, 1 thread"
@@ -175,6 +189,7 @@ const loadCpu = async (): Promise<string> => {
 
 export const defaultCandidates: ReadonlyArray<BackendCandidate> = [
   { name: "tensorflow", load: loadTensorflow },
+  { name: "torch", load: loadTorch },
   { name: "wasm", load: loadWasm },
   { name: "cpu", load: loadCpu }
 ]

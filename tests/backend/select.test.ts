@@ -40,22 +40,27 @@ const rejection = async (p: Promise<unknown>): Promise<unknown> => {
 
 describe("selectFrom (the selection rules, with fake backends)", () => {
   test("the first backend that loads wins; the ones before it are reported with their reasons", async () => {
-    const { candidates, loaded } = fake({ tensorflow: "not installed" })
+    const { candidates, loaded } = fake({ tensorflow: "not installed", torch: "no libtorch" })
     const lines: string[] = []
     const choice = await selectFrom(candidates, { log: (l) => lines.push(l) })
     expect(choice.name).toBe("wasm")
-    expect(choice.tried).toEqual([{ name: "tensorflow", ok: false, reason: "not installed" }, { name: "wasm", ok: true }])
-    expect(loaded).toEqual(["tensorflow", "wasm"])
+    expect(choice.tried).toEqual([
+      { name: "tensorflow", ok: false, reason: "not installed" },
+      { name: "torch", ok: false, reason: "no libtorch" },
+      { name: "wasm", ok: true }
+    ])
+    expect(loaded).toEqual(["tensorflow", "torch", "wasm"])
     expect(lines).toHaveLength(1)
     expect(lines[0]).toContain("backend: wasm")
     expect(lines[0]).toContain("tensorflow: not installed")
+    expect(lines[0]).toContain("torch: no libtorch")
   })
 
   test("falls through to cpu when wasm fails too", async () => {
-    const { candidates } = fake({ tensorflow: "not installed", wasm: "no .wasm file" })
+    const { candidates } = fake({ tensorflow: "not installed", torch: "no g++", wasm: "no .wasm file" })
     const choice = await selectFrom(candidates)
     expect(choice.name).toBe("cpu")
-    expect(choice.tried.map((t) => t.ok)).toEqual([false, false, true])
+    expect(choice.tried.map((t) => t.ok)).toEqual([false, false, false, true])
   })
 
   test("prefer forces one backend (case-insensitive) and tries nothing else", async () => {
@@ -71,7 +76,7 @@ describe("selectFrom (the selection rules, with fake backends)", () => {
     expect(bad._tag).toBe("BadConfig")
     expect(bad.field).toBe("backend")
     expect(bad.value).toBe("gpu")
-    expect(bad.expected).toBe("one of tensorflow, wasm, cpu")
+    expect(bad.expected).toBe("one of tensorflow, torch, wasm, cpu")
   })
 
   test("a preferred backend that fails is a BackendUnavailable, not a silent fallback", async () => {
@@ -85,9 +90,9 @@ describe("selectFrom (the selection rules, with fake backends)", () => {
   })
 
   test("nothing loads: BackendUnavailable listing every attempt", async () => {
-    const e = await rejection(selectFrom(fake({ tensorflow: "a", wasm: "b", cpu: "c" }).candidates))
+    const e = await rejection(selectFrom(fake({ tensorflow: "a", torch: "t", wasm: "b", cpu: "c" }).candidates))
     expect(e).toBeInstanceOf(BackendUnavailable)
-    expect((e as BackendUnavailable).tried.map((t) => t.reason)).toEqual(["a", "b", "c"])
+    expect((e as BackendUnavailable).tried.map((t) => t.reason)).toEqual(["a", "t", "b", "c"])
   })
 })
 
@@ -102,18 +107,19 @@ const resolvable = (pkg: string) => {
 const tfjsNodeInstalled = resolvable("@tensorflow/tfjs-node-gpu") || resolvable("@tensorflow/tfjs-node")
 
 describe("selectBackend (the real backends of this machine)", () => {
-  test.if(!tfjsNodeInstalled)("without tfjs-node it picks wasm, and says why tensorflow was skipped", async () => {
+  test.if(!tfjsNodeInstalled)("without tfjs-node it picks torch (or wasm without libtorch), and says why tensorflow was skipped", async () => {
     const lines: string[] = []
     const choice = await selectBackend({ log: (l) => lines.push(l) })
-    expect(choice.name).toBe("wasm")
-    expect(tf.getBackend()).toBe("wasm")
+    const torchOk = (await import("../../shared/backend/torch/backend.ts").then((m) => m.registerTorchBackend())).ok
+    expect(choice.name).toBe(torchOk ? "torch" : "wasm")
+    expect(tf.getBackend()).toBe(choice.name)
     expect(choice.tried[0]).toEqual({
       name: "tensorflow",
       ok: false,
       reason: "@tensorflow/tfjs-node-gpu not installed; @tensorflow/tfjs-node not installed"
     })
     expect(lines).toHaveLength(1)
-    expect(lines[0]).toStartWith("backend: wasm (XNNPACK")
+    expect(lines[0]).toStartWith(torchOk ? "backend: torch (libtorch" : "backend: wasm (XNNPACK")
   })
 
   test("prefer wasm and prefer cpu load those backends and pass the smoke op", async () => {

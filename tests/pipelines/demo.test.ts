@@ -66,7 +66,7 @@ describe("demo pipeline", () => {
     expect(first.code).toBe(0)
     const r1 = results(path.join(tmp, "o1"))
     expect(r1).toMatchObject({ pipeline: "demo", seed: 0, quick: true })
-    expect(["tensorflow", "wasm", "cpu"]).toContain(r1.backend)
+    expect(["tensorflow", "torch", "wasm", "cpu"]).toContain(r1.backend)
     expect(r1.steps.length).toBe(11) // 2 datasets + 3 × (init, train, evaluate)
     const second = await runDemo(["--quick", "--cache", cache, "--out", path.join(tmp, "o2")])
     expect(second.code).toBe(0)
