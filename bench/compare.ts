@@ -10,7 +10,7 @@ import { markdownTable } from "../shared/engine/report.ts"
 
 const flags = {
   models: { kind: "string", default: "lenet,resnet18,resnet18-imagenet", doc: "architectures" },
-  backends: { kind: "string", default: "wasm", doc: "lwi backends to measure (cpu is ~100x slower than wasm)" },
+  backends: { kind: "string", default: "torch,wasm", doc: "lwi backends to measure (cpu is ~100x slower than wasm)" },
   batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size" },
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "threads on both sides" },
   python: { kind: "string", default: "/usr/bin/python3", doc: "python with torch" },
