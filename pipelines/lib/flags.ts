@@ -27,7 +27,9 @@ export const lwFlags = (d: { quickMaxEpochs: number; lwBatch?: number; quickLwBa
     // The thesis: at most 200 epochs per layer.
     lwMaxEpochs: { kind: "int", default: 200, quick: d.quickMaxEpochs, check: "number.integer >= 1", doc: "max LW epochs per layer" },
     lwLr: { kind: "number", default: 0.01, check: "number > 0", doc: "LW learning rate (the thesis: 0.01)" },
-    alpha: { kind: "number", default: 1, check: "number >= 0", doc: "α in α·meanLoss + varLoss" }
+    alpha: { kind: "number", default: 1, check: "number >= 0", doc: "α in α·meanLoss + varLoss" },
+    // The thesis: plain SGD.
+    lwMomentum: { kind: "number", default: 0, check: "number >= 0", doc: "LW SGD momentum (the thesis: 0)" }
   }) as const satisfies FlagDefs
 
 export const trainConfigFrom = (c: { epochs: number; lr: number; batch: number; seed: number }): TrainConfig => ({
@@ -39,9 +41,7 @@ export const trainConfigFrom = (c: { epochs: number; lr: number; batch: number; 
   seed: c.seed
 })
 
-export const lwConfigFrom = (preset: LwConfig, c: { lwMaxEpochs: number; lwLr: number; alpha: number }): LwConfig => ({
-  ...preset,
-  maxEpochs: c.lwMaxEpochs,
-  lr: c.lwLr,
-  alpha: c.alpha
-})
+export const lwConfigFrom = (
+  preset: LwConfig,
+  c: { lwMaxEpochs: number; lwLr: number; alpha: number; lwMomentum: number }
+): LwConfig => ({ ...preset, maxEpochs: c.lwMaxEpochs, lr: c.lwLr, alpha: c.alpha, momentum: c.lwMomentum })
