@@ -8,8 +8,7 @@ import { defineStep } from "../shared/engine/step.ts"
 import { layerStats } from "../shared/lw/greedy.ts"
 import { ModelSpec } from "../shared/models/spec.ts"
 import { DatasetRef, WeightsRef, getDataset, getWeights } from "../shared/schemas.ts"
-import { batchTensor, finite, withModel } from "../shared/train/tensors.ts"
-import { writeWeights } from "../shared/train/weights.ts"
+import { finiteStats, withModelOnBatch } from "../shared/train/tensors.ts"
 import { LayerStatsSchema } from "./learn-layer-init.ts"
 
 export const freeze = defineStep({
@@ -24,25 +23,10 @@ export const freeze = defineStep({
     Effect.gen(function* () {
       const data = yield* getDataset(input.heldOut)
       const weights = yield* getWeights(input.state)
-      const stats = withModel(input.model, (model) => {
-        writeWeights(model, weights)
-        const x = batchTensor(data)
-        try {
-          return layerStats(model, x)
-        } finally {
-          x.dispose()
-        }
-      })
+      const stats = withModelOnBatch(input.model, weights, data, (model, x) => layerStats(model, x))
       return {
         weights: input.state,
-        layerStats: stats.map((s) => ({
-          name: s.name,
-          hasActivation: s.hasActivation,
-          outputMean: finite(s.outputMean),
-          outputVar: finite(s.outputVar),
-          activationMean: finite(s.activationMean),
-          activationVar: finite(s.activationVar)
-        }))
+        layerStats: stats.map((s) => ({ name: s.name, hasActivation: s.hasActivation, ...finiteStats(s) }))
       }
     })
 })

@@ -10,8 +10,8 @@ import type { LwConfig } from "../shared/lw/config.ts"
 import { learnOneLayer } from "../shared/lw/greedy.ts"
 import { ModelSpec } from "../shared/models/spec.ts"
 import { DatasetRef, PositiveInt, WeightsRef, getDataset, getWeights, putWeights } from "../shared/schemas.ts"
-import { batchTensor, finite, withModel } from "../shared/train/tensors.ts"
-import { readWeights, writeWeights } from "../shared/train/weights.ts"
+import { finite, finiteStats, withModelOnBatch } from "../shared/train/tensors.ts"
+import { readWeights } from "../shared/train/weights.ts"
 
 const Site = Schema.Literals(["output", "activation", "off"])
 
@@ -73,16 +73,10 @@ export const learnLayerInit = defineStep({
     Effect.gen(function* () {
       const data = yield* getDataset(input.batch)
       const weights = yield* getWeights(input.state)
-      const learned = withModel(input.model, (model) => {
-        writeWeights(model, weights)
-        const x = batchTensor(data)
-        try {
-          const result = learnOneLayer(model, input.layer, x, input.config, input.seed)
-          return { result, state: readWeights(model) }
-        } finally {
-          x.dispose()
-        }
-      })
+      const learned = withModelOnBatch(input.model, weights, data, (model, x) => ({
+        result: learnOneLayer(model, input.layer, x, input.config, input.seed),
+        state: readWeights(model)
+      }))
       const { result } = learned
       return {
         state: yield* putWeights(learned.state),
@@ -92,12 +86,7 @@ export const learnLayerInit = defineStep({
         stop: result.stop,
         diverged: result.diverged ? { epoch: result.diverged.epoch, loss: String(result.diverged.loss) } : null,
         curve: result.curve.map((e) => ({ meanLoss: finite(e.meanLoss), varLoss: finite(e.varLoss), loss: finite(e.loss), lr: e.lr })),
-        final: {
-          outputMean: finite(result.final.outputMean),
-          outputVar: finite(result.final.outputVar),
-          activationMean: finite(result.final.activationMean),
-          activationVar: finite(result.final.activationVar)
-        }
+        final: finiteStats(result.final)
       }
     })
 })
