@@ -26,7 +26,8 @@ const flags = {
   help: { kind: "boolean", default: false, doc: "show this help" }
 } as const
 
-const specs: Record<string, ModelSpec> = {
+/** The benchmarked architectures (bench/profile-ops.ts profiles the same). */
+export const specs: Record<string, ModelSpec> = {
   lenet: { arch: "lenet5", inputShape: [28, 28, 1], classes: 10, activation: "relu" },
   resnet18: { arch: "resnet18", inputShape: [28, 28, 1], classes: 10, batchNorm: false, stem: "small", activation: "relu" },
   "resnet18-imagenet": { arch: "resnet18", inputShape: [28, 28, 1], classes: 10, batchNorm: false, stem: "imagenet", activation: "relu" }
@@ -76,4 +77,4 @@ const main = async () => {
   model.dispose()
 }
 
-await main()
+if (import.meta.main) await main()

@@ -1,5 +1,6 @@
 import { describe, expect } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
+import { torchNative } from "../../shared/backend/torch/backend.ts"
 import { expectSame, rand, runOn, torchTest, valueAndGrads } from "./compare.ts"
 
 type Pad = "same" | "valid" | number | tf.backend_util.ExplicitPadding
@@ -21,6 +22,55 @@ const convCases: Array<[number[], number[], number, Pad, number]> = [
 
 const label = (c: (typeof convCases)[number]) =>
   `x ${c[0].join("×")}, f ${c[1].join("×")}, stride ${c[2]}, pad ${JSON.stringify(c[3])}, dilation ${c[4]}`
+
+/**
+ * Outputs of at most 2×2 pixels, where the shim convolves with one sgemm per filter tap (shim-conv.h): the 1×1 and
+ * 2×2 layers of ResNet18 with the ImageNet stem on 28×28 inputs, taps that only see padding, gathered taps.
+ */
+const tinyConvCases: Array<[number[], number[], number, Pad, number]> = [
+  [[3, 1, 1, 8], [3, 3, 8, 6], 1, "same", 1], // layer4: only the centre tap reaches the input, read pixel for pixel
+  [[2, 2, 2, 5], [3, 3, 5, 4], 1, "same", 1], // layer3: every tap, each gathered with padding rows
+  [[2, 2, 2, 4], [1, 1, 4, 6], 2, "valid", 1], // downsample 1×1/2 into layer4
+  [[2, 4, 4, 3], [3, 3, 3, 4], 2, "valid", 1], // explicitly padded input, 3×3/2 into layer4
+  [[2, 3, 3, 3], [3, 3, 3, 4], 2, "same", 1], // asymmetric 'same' padding, 2×2 out
+  [[1, 1, 1, 3], [3, 3, 3, 2], 1, [[0, 0], [2, 0], [0, 2], [0, 0]], 1], // explicit padding: one live tap, not centred
+  [[2, 1, 2, 3], [2, 3, 3, 2], 1, "same", 1], // non-square
+  [[2, 5, 5, 2], [3, 3, 2, 3], 3, "valid", 1] // stride 3
+]
+
+describe("tiny-output convolution (tap GEMM) matches cpu: forward, dx, dfilter", () => {
+  for (const c of tinyConvCases) {
+    const [xs, fs, stride, pad, dil] = c
+    torchTest(label(c), () => {
+      const inputs = () => [rand(xs, 1), rand(fs, 2, -0.5, 0.5)]
+      expectSame(valueAndGrads((x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, pad, "NHWC", dil), inputs))
+    })
+  }
+  torchTest("dilation 2 on a 2×2 input (forward only: tfjs has no dilated conv gradient)", () => {
+    expectSame(() => tf.conv2d(rand([2, 2, 2, 3], 1) as tf.Tensor4D, rand([3, 3, 3, 4], 2) as tf.Tensor4D, 1, "same", "NHWC", 2))
+  })
+  torchTest("fused with bias and relu at 1×1, and its gradient", () => {
+    expectSame(valueAndGrads(
+      (x, f, b) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1, pad: "same", bias: b, activation: "relu" }),
+      () => [rand([4, 1, 1, 6], 1), rand([3, 3, 6, 5], 2), rand([5], 3)]
+    ))
+  })
+  torchTest("every conv case with the tap GEMM forced, and with ATen forced", () => {
+    const native = torchNative()!
+    try {
+      for (const algorithm of ["gemm", "aten"] as const) {
+        native.setConvAlgorithm(algorithm)
+        for (const [xs, fs, stride, pad, dil] of [...convCases, ...tinyConvCases]) {
+          const inputs = () => [rand(xs, 1), rand(fs, 2, -0.5, 0.5)]
+          const conv = (x: tf.Tensor, f: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, pad, "NHWC", dil)
+          expectSame(dil === 1 ? valueAndGrads(conv, inputs) : () => conv(...(inputs() as [tf.Tensor, tf.Tensor])))
+        }
+      }
+    } finally {
+      native.setConvAlgorithm("auto")
+    }
+  })
+})
 
 describe("convolution matches cpu: forward, dx, dfilter", () => {
   for (const c of convCases) {

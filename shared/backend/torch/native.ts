@@ -35,6 +35,9 @@ export const dtypeCode = { float32: 0, int32: 1, bool: 2 } as const
 export type TorchDtype = keyof typeof dtypeCode
 const dtypeOf: ReadonlyArray<TorchDtype> = ["float32", "int32", "bool"]
 
+export type ConvAlgorithm = "auto" | "gemm" | "aten"
+const convAlgorithmCode: Record<ConvAlgorithm, number> = { auto: 0, gemm: 1, aten: 2 }
+
 export interface Native {
   /** Op indices by name. */
   readonly op: Readonly<Record<OpName, number>>
@@ -54,6 +57,12 @@ export interface Native {
   /** Tensors the shim has handed out and not yet freed. */
   readonly live: () => number
   readonly setThreads: (n: number) => void
+  /**
+   * Convolution algorithm (shim-conv.h): "auto" picks by shape (the default), "gemm" forces one sgemm per filter
+   * tap wherever it applies (float NHWC, not depthwise), "aten" forces ATen's (oneDNN's) convolution. For tests and
+   * measurements.
+   */
+  readonly setConvAlgorithm: (algorithm: ConvAlgorithm) => void
   readonly threads: () => number
   readonly opName: (op: number) => string
 }
@@ -68,6 +77,7 @@ const symbols = {
   lwi_init: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   lwi_set_threads: { args: [FFIType.i32], returns: FFIType.void },
   lwi_get_threads: { args: [], returns: FFIType.i32 },
+  lwi_conv_algorithm: { args: [FFIType.i32], returns: FFIType.void },
   lwi_op: { args: [FFIType.ptr], returns: FFIType.i32 },
   lwi_from: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.f64], returns: FFIType.ptr },
   lwi_read: { args: [FFIType.ptr, FFIType.ptr, FFIType.f64], returns: FFIType.i32 },
@@ -171,6 +181,7 @@ export const openShim = (path: string, opts: ShimOptions = {}): Native => {
     free: (h) => s.lwi_free(h),
     live: () => s.lwi_live(),
     setThreads: (n) => s.lwi_set_threads(n),
+    setConvAlgorithm: (a) => s.lwi_conv_algorithm(convAlgorithmCode[a]),
     threads: () => s.lwi_get_threads(),
     opName
   }

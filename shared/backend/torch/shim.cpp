@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "shim-conv.h"
 #include "shim-layout.h"
 #include "shim-loops.h"
 
@@ -404,6 +405,11 @@ const std::vector<Op>& ops() {
       OP("conv2d") {
         const Window w = Window::read(I);
         const bool dw = I[12], nchw = I[13];
+        if (use_tap_gemm(A, B, w, dw, nchw)) {
+          Tensor y = tap_conv_forward(A, B, w);
+          if (HAS(2)) y = y + C;
+          return activate(y, I[14], F[0], I[14] == kPrelu ? &ptr_at(0) : nullptr);
+        }
         const Tensor x = nchw ? A : nhwc_to_nchw(A);
         const Tensor wt = dw ? depthwise_to_weight(B) : filter_to_weight(B);
         const int64_t groups = dw ? x.size(1) : 1;
@@ -421,6 +427,9 @@ const std::vector<Op>& ops() {
         const Window w = Window::read(I);
         const bool dw = I[12], nchw = I[13];
         const int64_t n = I[15], h = I[16], wd = I[17], c = I[18];
+        if (use_tap_gemm(A, B, w, dw, nchw) && A.dim() == 4 && A.size(0) == n && A.size(1) == w.oh && A.size(2) == w.ow) {
+          return tap_conv_backprop_input(A, B, w, n, h, wd, c);
+        }
         const Tensor dy = fit_out(nchw ? A : nhwc_to_nchw(A), w);
         const Tensor wt = dw ? depthwise_to_weight(B) : filter_to_weight(B);
         const PadPlan p = pad_plan(h, wd, w, false);
@@ -436,9 +445,12 @@ const std::vector<Op>& ops() {
       OP("conv2d_backprop_filter") {
         const Window w = Window::read(I);
         const bool dw = I[12], nchw = I[13];
+        const int64_t fh = I[19], fw = I[20], fi = I[21], fo = I[22];
+        if (use_tap_gemm(A, B, w, dw, nchw) && B.dim() == 4 && B.size(1) == w.oh && B.size(2) == w.ow && B.size(3) == fo) {
+          return tap_conv_backprop_filter(A, B, w, fo);
+        }
         const Tensor x = nchw ? A : nhwc_to_nchw(A);
         const Tensor dy = nchw ? B : nhwc_to_nchw(B);
-        const int64_t fh = I[19], fw = I[20], fi = I[21], fo = I[22];
         const Padded p = pad_for(x, w, 0.0, false);
         const Tensor wt = dw ? at::empty({fi * fo, 1, fh, fw}, x.options()) : at::empty({fo, fi, fh, fw}, x.options());
         // convolution_backward wants dy to be exactly the output ATen would compute from the (padded) input.
@@ -571,6 +583,8 @@ int32_t lwi_init(int32_t threads, int32_t keep_freed_memory) {
 }
 
 void lwi_set_threads(int32_t n) { at::set_num_threads(n); }
+// Convolution algorithm: 0 = chosen by shape (default), 1 = tap-GEMM wherever it applies, 2 = ATen (oneDNN) always.
+void lwi_conv_algorithm(int32_t mode) { conv_algorithm() = mode; }
 int32_t lwi_get_threads() { return static_cast<int32_t>(at::get_num_threads()); }
 
 // Index of op `name` in the table, or -1.

@@ -1,0 +1,126 @@
+/**
+ * Per-op profile of lwi training steps on the `torch` backend: every shim call is timed (its op name and input
+ * shapes form the key), and the step is split into forward+backward (tf.variableGrads) and optimizer update, so the
+ * rest — tfjs's engine (tape, tidy, layers API) — is what is left over. Same models, data and optimizer as
+ * bench/train-throughput.ts.
+ *
+ *   bun run bench/profile-ops.ts --model resnet18-imagenet [--threads 1] [--steps 10] [--top 30] [--conv auto|gemm|aten]
+ */
+import * as tf from "@tensorflow/tfjs"
+import { selectBackend } from "../shared/backend/select.ts"
+import { torchNative } from "../shared/backend/torch/backend.ts"
+import type { Handle } from "../shared/backend/torch/native.ts"
+import { helpText, parseFlagsOrExit } from "../shared/engine/flags.ts"
+import { markdownTable } from "../shared/engine/report.ts"
+import { buildModel } from "../shared/models/spec.ts"
+import { batchIndices, gatherBatch, trainableVars } from "../shared/train/loop.ts"
+import { makeOptimizer } from "../shared/train/optim.ts"
+import { fmnistTrain } from "./fmnist-batches.ts"
+import { specs } from "./train-throughput.ts"
+
+const flags = {
+  model: { kind: "enum", values: ["lenet", "resnet18", "resnet18-imagenet"], default: "resnet18-imagenet", doc: "architecture" },
+  batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size" },
+  steps: { kind: "int", default: 10, check: "number.integer >= 1", doc: "profiled steps" },
+  warmup: { kind: "int", default: 3, check: "number.integer >= 0", doc: "unprofiled steps first" },
+  threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
+  conv: { kind: "enum", values: ["auto", "gemm", "aten"], default: "auto", doc: "torch convolution algorithm (shim-conv.h)" },
+  top: { kind: "int", default: 30, check: "number.integer >= 1", doc: "rows of the per-op table" },
+  help: { kind: "boolean", default: false, doc: "show this help" }
+} as const
+
+interface Row {
+  calls: number
+  ms: number
+}
+
+const main = async () => {
+  const f = parseFlagsOrExit(flags)
+  if (f.help) return console.log(helpText("bun run bench/profile-ops.ts", "per-op profile on the torch backend", flags))
+  tf.env().set("PROD", true)
+  await selectBackend({ prefer: "torch", threads: f.threads, log: (l) => console.error(l) })
+  const native = torchNative()!
+  native.setConvAlgorithm(f.conv)
+  const { set } = await fmnistTrain(f.batch * (f.warmup + f.steps + 1))
+  const model = buildModel(specs[f.model]!)
+  const vars = trainableVars(model)
+  const optimizer = makeOptimizer({ kind: "sgd", momentum: 0.9, weightDecay: 0 }, vars)
+  const order = Uint32Array.from({ length: set.n }, (_, i) => i)
+
+  const rows = new Map<string, Row>()
+  let profiling = false
+  let nativeMs = 0
+  const shapeOf = (h: Handle | null | undefined) => {
+    if (!h) return "-"
+    native.describe(h)
+    return native.resultShape().join("×")
+  }
+  const call = native.call
+  ;(native as { call: typeof call }).call = (op, a = null, b = null, c = null) => {
+    if (!profiling) return call(op, a, b, c)
+    const name = native.opName(op)
+    const conv = name.startsWith("conv2d") ? ` s${native.ints[0]} p${native.ints[2]}` : ""
+    const key = `${name}(${[a, b, c].filter((h) => h).map(shapeOf).join(", ")})${conv}`
+    const t = performance.now()
+    const h = call(op, a, b, c)
+    const ms = performance.now() - t
+    nativeMs += ms
+    const r = rows.get(key) ?? { calls: 0, ms: 0 }
+    r.calls++
+    r.ms += ms
+    rows.set(key, r)
+    return h
+  }
+
+  let gradMs = 0
+  let optMs = 0
+  let totalMs = 0
+  let optNativeMs = 0
+  const stepOnce = (b: number) => {
+    const t0 = performance.now()
+    const loss = tf.tidy(() => {
+      const batch = gatherBatch(set, batchIndices(order, b, f.batch))
+      const { value, grads } = tf.variableGrads(
+        () => tf.losses.softmaxCrossEntropy(batch.y, model.apply(batch.x, { training: true }) as tf.Tensor) as tf.Scalar,
+        [...vars]
+      )
+      const t1 = performance.now()
+      const n0 = nativeMs
+      optimizer.step(vars.map((v) => grads[v.name]!), 0.01)
+      optNativeMs += nativeMs - n0
+      optMs += performance.now() - t1
+      gradMs += t1 - t0
+      return value
+    })
+    loss.dataSync()
+    loss.dispose()
+    totalMs += performance.now() - t0
+  }
+  for (let i = 0; i < f.warmup; i++) stepOnce(i)
+  gradMs = optMs = totalMs = optNativeMs = 0
+  profiling = true
+  for (let i = 0; i < f.steps; i++) stepOnce(f.warmup + i)
+  profiling = false
+
+  const per = (ms: number) => (ms / f.steps).toFixed(2)
+  const calls = [...rows.values()].reduce((s, r) => s + r.calls, 0) / f.steps
+  console.log(`${f.model}, batch ${f.batch}, ${f.threads} thread(s), ${f.steps} steps; ms per step:`)
+  console.log(
+    markdownTable(
+      ["step", "forward+backward", "optimizer", "native calls", "native ms", "native ms in optimizer", "rest (tfjs engine)"],
+      [[per(totalMs), per(gradMs), per(optMs), calls.toFixed(0), per(nativeMs), per(optNativeMs), per(totalMs - nativeMs)]]
+    )
+  )
+  console.log()
+  const sorted = [...rows.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, f.top)
+  console.log(
+    markdownTable(
+      ["op (input shapes)", "calls/step", "ms/step", "µs/call", "% of native"],
+      sorted.map(([k, r]) => [k, (r.calls / f.steps).toFixed(0), per(r.ms), ((1000 * r.ms) / r.calls).toFixed(0), ((100 * r.ms) / nativeMs).toFixed(1)])
+    )
+  )
+  optimizer.dispose()
+  model.dispose()
+}
+
+await main()
