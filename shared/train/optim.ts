@@ -4,8 +4,20 @@
  *   SGD:   g += wd·w;  v = μ·v + g;  w -= lr·v                       (torch.optim.SGD, dampening 0, not Nesterov)
  *   Adam:  g += wd·w;  m = β1·m + (1−β1)·g;  s = β2·s + (1−β2)·g²;  w -= lr·m̂/(√ŝ + ε)          (torch.optim.Adam)
  *   AdamW: w -= lr·wd·w, then Adam without the wd term                                       (torch.optim.AdamW)
+ * A backend may register `sgdUpdateKernel` to run SGD's update in one pass (the `torch` backend does); the result is
+ * the same to the last bit, since the kernel rounds each product and sum as the separate ops do.
  */
 import * as tf from "@tensorflow/tfjs"
+
+/**
+ * The one-pass SGD update, for backends that register it. Inputs `w`, `g` and optionally `v` (float32, one shape);
+ * attrs `lr`, `momentum`. Outputs `[w − lr·(μ·v + g), μ·v + g]` with `v`, `[w − lr·g]` without — each product and
+ * sum rounded to float32 on its own, exactly as `w.sub(v.mul(μ).add(g).mul(lr))` rounds them.
+ */
+export const sgdUpdateKernel = "LwiSgdUpdate"
+
+/** Whether the active backend runs `sgdUpdateKernel` (looked up per step: the backend may change between steps). */
+const fusedSgd = () => tf.getKernel(sgdUpdateKernel, tf.getBackend()) !== undefined
 
 export interface OptimizerConfig {
   readonly kind: "sgd" | "adam" | "adamw"
@@ -49,9 +61,18 @@ export const makeOptimizer = (config: OptimizerConfig, vars: ReadonlyArray<tf.Va
     tf.tidy(() => {
       t.assign(t.add(1))
       const tNow = t.dataSync()[0]!
+      const fused = config.kind === "sgd" && fusedSgd()
       vars.forEach((w, i) => {
         let g = grads[i]!
         if (wd > 0 && config.kind !== "adamw") g = g.add(w.mul(wd))
+        if (fused && w.dtype === "float32" && g.dtype === "float32") {
+          const v = slots.v?.[i]
+          const inputs: tf.NamedTensorMap = v ? { w, g, v } : { w, g }
+          const out = tf.engine().runKernel(sgdUpdateKernel, inputs, { lr, momentum: config.momentum }) as tf.Tensor[]
+          w.assign(out[0]!)
+          if (v) v.assign(out[1]!)
+          return
+        }
         if (config.kind === "sgd") {
           if (slots.v) {
             const v = slots.v[i]!

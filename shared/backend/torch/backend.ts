@@ -203,6 +203,11 @@ export class TorchBackend extends KernelBackend {
     )
   }
 
+  /** The next further result of the last `run` (ops with several outputs), as a tfjs tensor. */
+  extra(): TensorInfo {
+    return this.adopt(this.native.extra())
+  }
+
   /** Runs an op on native handles, for intermediates a kernel frees itself. */
   raw(op: number, a?: Handle | null, b?: Handle | null, c?: Handle | null): Handle {
     return this.native.call(op, a, b, c)

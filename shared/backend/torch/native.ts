@@ -24,7 +24,7 @@ export const opNames = [
   "reshape", "transpose", "slice", "strided_slice", "concat", "stack", "select", "narrow", "tile", "reverse", "pad",
   "mirror_pad", "gather", "one_hot", "unsorted_segment_sum", "fill", "range", "linspace",
   "sum", "mean", "max", "min", "prod", "all", "any", "argmax", "argmin", "cumsum", "cumprod",
-  "matmul", "softmax", "log_softmax", "batch_norm",
+  "matmul", "softmax", "log_softmax", "batch_norm", "sgd_update",
   "conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "max_pool", "max_pool_grad", "avg_pool",
   "avg_pool_grad"
 ] as const
@@ -47,6 +47,8 @@ export interface Native {
   readonly ptrs: Float64Array
   /** Runs op `op` on up to three tensors; throws TorchOpError with ATen's message. */
   readonly call: (op: number, a?: Handle | null, b?: Handle | null, c?: Handle | null) => Handle
+  /** The next further result of the last `call` (ops with several outputs); throws when there is none. */
+  readonly extra: () => Handle
   /** dtype and shape of the last result (or of the last `describe`d handle). */
   readonly resultDtype: () => TorchDtype
   readonly resultShape: () => number[]
@@ -83,7 +85,8 @@ const symbols = {
   lwi_read: { args: [FFIType.ptr, FFIType.ptr, FFIType.f64], returns: FFIType.i32 },
   lwi_describe: { args: [FFIType.ptr], returns: FFIType.i32 },
   lwi_free: { args: [FFIType.ptr], returns: FFIType.void },
-  lwi_call: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.ptr }
+  lwi_call: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
+  lwi_extra: { args: [], returns: FFIType.ptr }
 } as const
 
 /** The repository root, found from this file (shared/backend/torch/native.ts). */
@@ -157,6 +160,11 @@ export const openShim = (path: string, opts: ShimOptions = {}): Native => {
     call: (i, a = null, b = null, c = null) => {
       const h = asPtr(s.lwi_call(i, a, b, c))
       if (h === null) throw new TorchOpError({ op: opName(i), reason: lastError() })
+      return h
+    },
+    extra: () => {
+      const h = asPtr(s.lwi_extra())
+      if (h === null) throw new TorchOpError({ op: "extra", reason: "the last call left no further result" })
       return h
     },
     resultDtype: () => dtypeOf[meta[0]!]!,

@@ -1,5 +1,5 @@
 // Hand-written loops for the shim (included by shim.cpp), where ATen is slow for tfjs's shapes: Step, max pooling
-// on NHWC data, and matrix products through oneDNN's sgemm.
+// on NHWC data, the one-pass SGD update, and matrix products through oneDNN's sgemm.
 #pragma once
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -113,6 +113,62 @@ Tensor max_pool_grad_nhwc(const Tensor& dy_in, const Tensor& x_in, const Window&
     }
   });
   return dx;
+}
+
+// One SGD step in one pass over the weights (torch.optim.SGD's rule, as shared/train/optim.ts writes it in tfjs ops):
+//   v' = μ·v + g;  w' = w − lr·v'        (with velocity)
+//   w' = w − lr·g                        (without)
+// Each product and sum is rounded to float on its own, exactly as the separate tfjs ops (mul, add, sub) round them:
+// no fused multiply-add. w, g and v must be float, same shape and same strides, non-overlapping and dense (the
+// caller aligns them); results get w's strides, so a filter stored OHWI stays OHWI.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+void sgd_loop(const float* __restrict w, const float* __restrict g, const float* __restrict v, float* __restrict w_out,
+              float* __restrict v_out, int64_t n, float lr, float mu) {
+  at::parallel_for(0, n, 65536, [&](int64_t b, int64_t e) {
+    if (v != nullptr) {
+      for (int64_t i = b; i < e; ++i) {
+        const float m = mu * v[i];
+        const float vn = m + g[i];
+        const float step = vn * lr;
+        v_out[i] = vn;
+        w_out[i] = w[i] - step;
+      }
+    } else {
+      for (int64_t i = b; i < e; ++i) {
+        const float step = g[i] * lr;
+        w_out[i] = w[i] - step;
+      }
+    }
+  });
+}
+#pragma GCC pop_options
+
+// x with `like`'s strides (a copy unless it has them already).
+Tensor with_strides_of(const Tensor& x, const Tensor& like) {
+  if (x.strides() == like.strides()) return x;
+  return at::empty_strided(like.sizes(), like.strides(), like.options()).copy_(x);
+}
+
+// Returns w'; sets v_out to v' when v is given.
+Tensor sgd_update(const Tensor& w_in, const Tensor& g_in, const Tensor* v_in, double lr, double momentum,
+                  Tensor& v_out) {
+  const auto check = [&](const Tensor& t, const char* what) {
+    if (t.scalar_type() != at::kFloat) throw std::runtime_error(std::string("sgd_update: ") + what + " is not float32");
+    if (t.sizes() != w_in.sizes()) throw std::runtime_error(std::string("sgd_update: ") + what + "'s shape differs from the weight's");
+  };
+  check(w_in, "the weight");
+  check(g_in, "the gradient");
+  if (v_in != nullptr) check(*v_in, "the velocity");
+  const Tensor w = w_in.is_non_overlapping_and_dense() ? w_in : w_in.contiguous();
+  const Tensor g = with_strides_of(g_in, w);
+  const Tensor v = v_in != nullptr ? with_strides_of(*v_in, w) : Tensor();
+  Tensor w_new = at::empty_strided(w.sizes(), w.strides(), w.options());
+  if (v_in != nullptr) v_out = at::empty_strided(w.sizes(), w.strides(), w.options());
+  sgd_loop(w.data_ptr<float>(), g.data_ptr<float>(), v_in != nullptr ? v.data_ptr<float>() : nullptr,
+           w_new.data_ptr<float>(), v_in != nullptr ? v_out.data_ptr<float>() : nullptr, w.numel(),
+           static_cast<float>(lr), static_cast<float>(momentum));
+  return w_new;
 }
 
 // Matrix products through oneDNN's sgemm (JIT, AVX-512 here) when libtorch loaded oneDNN as a shared library

@@ -41,6 +41,8 @@ double g_floats[64];
 double g_ptrs[4096];  // tensor pointers as doubles (exact below 2^53), the way JS holds them
 std::string g_error;
 int64_t g_live = 0;
+// Further results of the last call (ops with more than one output), handed out in order by lwi_extra.
+std::vector<Tensor> g_extra;
 
 // tfjs dtypes, as JS numbers them.
 constexpr int kF32 = 0, kI32 = 1, kBool = 2;
@@ -388,6 +390,13 @@ const std::vector<Op>& ops() {
         }
         return activate(y, I[2], F[0], I[2] == kPrelu ? &ptr_at(0) : nullptr);
       } END,
+      // One SGD step: w, g, v?; F = [lr, momentum]. Returns w'; v' (when v is given) is the extra result.
+      OP("sgd_update") {
+        Tensor v_new;
+        Tensor w_new = sgd_update(A, B, HAS(2) ? &C : nullptr, F[0], F[1], v_new);
+        if (HAS(2)) g_extra.push_back(std::move(v_new));
+        return w_new;
+      } END,
       OP("softmax") { return at::softmax(A, I[0]); } END,
       OP("log_softmax") { return at::log_softmax(A, I[0]); } END,
       // FusedBatchNorm: x, mean, variance; ptrs = [offset or 0, scale or 0]; F[0] = epsilon. One pass over x:
@@ -643,7 +652,18 @@ Tensor* lwi_call(int32_t op, Tensor* a, Tensor* b, Tensor* c) {
     const auto& t = ops();
     if (op < 0 || static_cast<size_t>(op) >= t.size()) throw std::runtime_error("unknown op index");
     Tensor* in[3] = {a, b, c};
+    g_extra.clear();
     return box(t[op].fn(in, g_ints, g_floats));
+  });
+}
+
+// The next further result of the last lwi_call (its dtype and shape go to meta), or null when there is none.
+Tensor* lwi_extra() {
+  return guarded<Tensor*>(nullptr, [&]() -> Tensor* {
+    if (g_extra.empty()) return nullptr;
+    Tensor t = std::move(g_extra.front());
+    g_extra.erase(g_extra.begin());
+    return box(std::move(t));
   });
 }
 
