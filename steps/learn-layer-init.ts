@@ -26,6 +26,7 @@ export const LwConfigSchema: Schema.Codec<LwConfig, any> = Schema.Struct({
   scope: Schema.Literals(["tensor", "channel"]),
   unbiasedVariance: Schema.Boolean,
   init: InitConfigSchema,
+  optimizer: Schema.Literals(["sgd", "adam"]),
   lr: Schema.Number.check(Schema.isGreaterThan(0)),
   momentum: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
   decayFactor: Schema.Number.check(Schema.isGreaterThan(0)),

@@ -1,5 +1,6 @@
 /** Flags the LW pipelines share, and the typed configs they become. */
 import type { FlagDefs } from "../../shared/engine/flags.ts"
+import { defaultInitConfigs, lwStart } from "../../shared/init/initializers.ts"
 import type { LwConfig } from "../../shared/lw/config.ts"
 import type { TrainConfig } from "../../steps/train.ts"
 
@@ -28,8 +29,11 @@ export const lwFlags = (d: { quickMaxEpochs: number; lwBatch?: number; quickLwBa
     lwMaxEpochs: { kind: "int", default: 200, quick: d.quickMaxEpochs, check: "number.integer >= 1", doc: "max LW epochs per layer" },
     lwLr: { kind: "number", default: 0.01, check: "number > 0", doc: "LW learning rate (the thesis: 0.01)" },
     alpha: { kind: "number", default: 1, check: "number >= 0", doc: "α in α·meanLoss + varLoss" },
-    // The thesis: plain SGD.
-    lwMomentum: { kind: "number", default: 0, check: "number >= 0", doc: "LW SGD momentum (the thesis: 0)" }
+    // The thesis: plain SGD; 0.9 reaches the targets at a residual block's last conv (shared/lw/config.ts).
+    lwMomentum: { kind: "number", default: 0.9, check: "number >= 0", doc: "LW SGD momentum (the thesis: 0)" },
+    lwOptimizer: { kind: "enum", values: ["sgd", "adam"], default: "sgd", doc: "LW optimizer (the thesis: sgd)" },
+    // kaiming: Kaiming-normal, fan-in scaled; thesis: N(0, 0.1²), whose gain grows with fan-in (shared/lw/config.ts).
+    lwStart: { kind: "enum", values: ["kaiming", "thesis"], default: "kaiming", doc: "LW starting draw (the thesis: N(0, 0.1²))" }
   }) as const satisfies FlagDefs
 
 export const trainConfigFrom = (c: { epochs: number; lr: number; batch: number; seed: number }): TrainConfig => ({
@@ -43,5 +47,13 @@ export const trainConfigFrom = (c: { epochs: number; lr: number; batch: number; 
 
 export const lwConfigFrom = (
   preset: LwConfig,
-  c: { lwMaxEpochs: number; lwLr: number; alpha: number; lwMomentum: number }
-): LwConfig => ({ ...preset, maxEpochs: c.lwMaxEpochs, lr: c.lwLr, alpha: c.alpha, momentum: c.lwMomentum })
+  c: { lwMaxEpochs: number; lwLr: number; alpha: number; lwMomentum: number; lwOptimizer: string; lwStart: string }
+): LwConfig => ({
+  ...preset,
+  maxEpochs: c.lwMaxEpochs,
+  lr: c.lwLr,
+  alpha: c.alpha,
+  momentum: c.lwMomentum,
+  optimizer: c.lwOptimizer === "adam" ? "adam" : "sgd",
+  init: c.lwStart === "thesis" ? lwStart : defaultInitConfigs.kaimingNormal
+})

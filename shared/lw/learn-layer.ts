@@ -1,7 +1,7 @@
 /**
- * Learn ONE layer's weights (LW): start the kernel near zero (config.init; bias 0), then take plain SGD steps on
- * a fixed mini-batch, minimizing the LW loss (config.ts) of the layer's output and activation, with the thesis'
- * step decay, until both losses converge or `maxEpochs` pass.
+ * Learn ONE layer's weights (LW): draw the kernel (config.init; bias 0), then take SGD (or Adam) steps on a fixed
+ * mini-batch, minimizing the LW loss (config.ts) of the layer's output and activation, with a step lr decay,
+ * until both losses converge or `maxEpochs` pass.
  *
  * The layer is a function of its weights (`forward`): it gets the batch's input tensors (batch on axis 0: the
  * layer input, plus e.g. a residual partner) and the kernel and bias, and returns the layer output and its
@@ -124,7 +124,7 @@ export const learnLayer = (args: LearnLayerArgs): LayerResult => {
           )
         )
   const vars = bias === undefined ? [kernel] : [kernel, bias]
-  const optimizer = makeOptimizer({ kind: "sgd", momentum: config.momentum, weightDecay: 0 }, vars)
+  const optimizer = makeOptimizer({ kind: config.optimizer, momentum: config.momentum, weightDecay: 0 }, vars)
   const steps = chunks(inputs[0]!.shape[0]!, config.batchSize)
   const curve: EpochRecord[] = []
   let diverged: Divergence | undefined
@@ -133,6 +133,9 @@ export const learnLayer = (args: LearnLayerArgs): LayerResult => {
     for (let epoch = 0; epoch < config.maxEpochs && diverged === undefined; epoch++) {
       const lr = lrAtEpoch(config, epoch)
       const sums = [0, 0, 0]
+      // With the batch in one step, the step is taken after the stopping test: the weights returned are the ones
+      // whose loss stopped learning (with momentum, one more step can carry them past the threshold).
+      let pending: tf.Tensor[] | undefined
       for (const [start, size] of steps) {
         const { parts, grads } = tf.tidy(() => {
           const xs = steps.length === 1 ? inputs : inputs.map((t) => sliceBatch(t, start, size))
@@ -146,18 +149,24 @@ export const learnLayer = (args: LearnLayerArgs): LayerResult => {
         })
         const values = Array.from(parts.dataSync())
         parts.dispose()
-        if (finite(values)) optimizer.step(grads, lr)
-        tf.dispose(grads)
         values.forEach((v, i) => (sums[i] = sums[i]! + v / steps.length))
         if (!finite(values)) {
+          tf.dispose(grads)
           diverged = { epoch, meanLoss: values[0]!, varLoss: values[1]!, loss: values[2]! }
           break
+        }
+        if (steps.length === 1) pending = grads
+        else {
+          optimizer.step(grads, lr)
+          tf.dispose(grads)
         }
       }
       curve.push({ meanLoss: sums[0]!, varLoss: sums[1]!, loss: sums[2]!, lr })
       if (diverged !== undefined) reason = "diverged"
       else {
         const s = stopped(curve, config)
+        if (s === undefined && pending !== undefined) optimizer.step(pending, lr)
+        tf.dispose(pending ?? [])
         if (s !== undefined) {
           reason = s
           break
