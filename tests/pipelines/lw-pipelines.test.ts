@@ -62,17 +62,20 @@ describe("LW pipelines, --quick", () => {
     expect(r.steps.filter((s: Step) => !s.cached && s.name === "learn-layer-init").length).toBe(4)
   })
 
-  test("resnet-nobn: four experiments, every conv learned (including the 1×1 downsamples)", async () => {
+  test("resnet-nobn: five experiments, every conv learned (including the 1×1 downsamples), with each start", async () => {
     const r = await run("resnet-nobn", ["--lw-max-epochs", "3", "--lw-batch", "8"])
     expect(r.experiments.map((e: Experiment) => e.id)).toEqual([
       "LW (no BN)",
+      "LW, thesis start N(0,0.1²), plain SGD (no BN)",
       "RAE1: Kaiming (no BN)",
       "RAE2: N(0,1) (no BN)",
       "Kaiming + BN"
     ])
+    // stem conv + 16 block convs + 3 downsamples, for each of the two LW configs; the classifier keeps its standard init
     const learned = r.steps.filter((s: Step) => s.name === "learn-layer-init").length
-    expect(learned).toBe(20) // stem conv + 16 block convs + 3 downsamples; the classifier keeps its standard init
-    expect(r.layerStats.map((s: { name: string }) => s.name)).toContain("layer2.0.downsample")
+    expect(learned).toBe(40)
+    expect(Object.keys(r.layerStats)).toEqual(["LW (no BN)", "LW, thesis start N(0,0.1²), plain SGD (no BN)"])
+    expect(r.layerStats["LW (no BN)"].map((s: { name: string }) => s.name)).toContain("layer2.0.downsample")
     for (const e of r.experiments as Experiment[]) expect(typeof e.diverged).toBe("boolean")
   })
 })
