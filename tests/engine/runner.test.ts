@@ -71,7 +71,8 @@ describe("runner cache", () => {
     const { s, calls } = counted()
     const store = makeMemoryStore()
     const first = await runWithEngine(step(s, { factor: 5, size: 3 }), makeEngine({ store }))
-    store.blobs.get(first.values.artifact)![0] ^= 1
+    const blob = store.blobs.get(first.values.artifact)!
+    blob[0] = blob[0]! ^ 1
     const rec = makeRecordingReporter()
     const again = await runWithEngine(step(s, { factor: 5, size: 3 }), makeEngine({ store, reporter: rec.reporter }))
     expect(calls.n).toBe(2)

@@ -43,7 +43,8 @@ const implementations: Record<string, () => Harness> = {
     return {
       store,
       corruptBlob: (h) => {
-        store.blobs.get(h)![0] ^= 0xff
+        const blob = store.blobs.get(h)!
+        blob[0] = blob[0]! ^ 0xff
       },
       corruptEntry: (t, k) => {
         const key = `${t}/${k}`
