@@ -24,8 +24,9 @@ const label = (c: (typeof convCases)[number]) =>
   `x ${c[0].join("×")}, f ${c[1].join("×")}, stride ${c[2]}, pad ${JSON.stringify(c[3])}, dilation ${c[4]}`
 
 /**
- * Outputs of at most 2×2 pixels, where the shim convolves with one sgemm per filter tap (shim-conv.h): the 1×1 and
- * 2×2 layers of ResNet18 with the ImageNet stem on 28×28 inputs, taps that only see padding, gathered taps.
+ * Small outputs, where the shim convolves with one sgemm per filter tap (shim-conv.h; forward and input gradient up
+ * to 4 output pixels, weight gradient up to 16): the 1×1 and 2×2 layers of ResNet18 with the ImageNet stem on 28×28
+ * inputs, the 4×4 layer4 of the small stem, taps that only see padding, gathered taps.
  */
 const tinyConvCases: Array<[number[], number[], number, Pad, number]> = [
   [[3, 1, 1, 8], [3, 3, 8, 6], 1, "same", 1], // layer4: only the centre tap reaches the input, read pixel for pixel
@@ -35,7 +36,9 @@ const tinyConvCases: Array<[number[], number[], number, Pad, number]> = [
   [[2, 3, 3, 3], [3, 3, 3, 4], 2, "same", 1], // asymmetric 'same' padding, 2×2 out
   [[1, 1, 1, 3], [3, 3, 3, 2], 1, [[0, 0], [2, 0], [0, 2], [0, 0]], 1], // explicit padding: one live tap, not centred
   [[2, 1, 2, 3], [2, 3, 3, 2], 1, "same", 1], // non-square
-  [[2, 5, 5, 2], [3, 3, 2, 3], 3, "valid", 1] // stride 3
+  [[2, 5, 5, 2], [3, 3, 2, 3], 3, "valid", 1], // stride 3
+  [[2, 4, 4, 3], [3, 3, 3, 4], 1, "same", 1], // 4×4: oneDNN forward and input gradient, tap-GEMM weight gradient
+  [[2, 9, 9, 3], [3, 3, 3, 4], 2, "valid", 1] // 9×9 → 4×4 stride 2, the same split
 ]
 
 describe("tiny-output convolution (tap GEMM) matches cpu: forward, dx, dfilter", () => {

@@ -81,16 +81,20 @@ inline int& conv_algorithm() {
   return mode;
 }
 
-// Whether the tap-GEMM path is used for this convolution: float NHWC, not depthwise, oneDNN's sgemm present, and
-// by default an output of at most 4 pixels (ResNet18 with the ImageNet stem on 28×28 inputs: layer4 at 1×1, the
-// stride-2 convs into layer3/4, layer3 at 2×2), where it was measured faster than or even with oneDNN's convolution
-// on every ResNet18 shape; at 4×4 and above oneDNN's forward and input gradient win (bench/profile-ops.ts --conv).
-inline bool use_tap_gemm(const Tensor& x, const Tensor& f, const Window& win, bool depthwise, bool nchw) {
+enum class ConvPass { kForward, kInputGrad, kFilterGrad };
+
+// Whether the tap-GEMM path is used for this convolution: float NHWC, not depthwise, oneDNN's sgemm present, and by
+// default a small output. Measured per ResNet18 shape (1 thread, bench/profile-ops.ts --conv gemm|aten): at 1×1 the
+// tap GEMM wins every pass by 3–10×; at 2×2 forward and input gradient are even and at 4×4 oneDNN's win (by up to
+// 1.7×), but oneDNN's weight gradient stays slow up to 4×4 (32×4×4×512: 44 ms here, 63–80 ms there; the stride-2
+// 9×9 → 4×4 conv: 15 vs 34 ms) and is even at 7×7. So: forward and input gradient up to 4 output pixels, weight
+// gradient up to 16.
+inline bool use_tap_gemm(const Tensor& x, const Tensor& f, const Window& win, bool depthwise, bool nchw, ConvPass pass) {
   if (depthwise || nchw || dnnl_sgemm() == nullptr) return false;
   if (x.scalar_type() != at::kFloat || f.scalar_type() != at::kFloat) return false;
   if (x.numel() == 0 || f.numel() == 0) return false;
   if (conv_algorithm() != 0) return conv_algorithm() == 1;
-  return win.oh * win.ow <= 4;
+  return win.oh * win.ow <= (pass == ConvPass::kFilterGrad ? 16 : 4);
 }
 
 inline TapConv tap_conv(int64_t n, int64_t h, int64_t w, int64_t ci, int64_t co, const Window& win) {
