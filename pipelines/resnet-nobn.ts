@@ -17,7 +17,7 @@ import { definePipeline, variants } from "../shared/engine/pipeline.ts"
 import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
-import { heuristicInit, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
+import { heuristicInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { experimentTable, layerStatsTable, layerStatsVerdict } from "./lib/report.ts"
 
@@ -89,10 +89,14 @@ export const resnetNobn = definePipeline({
           }
           const init = e.init === "kaiming" ? defaultInitConfigs.kaimingNormal : defaultInitConfigs.random
           const initial = yield* heuristicInit(model, init, config.seed)
+          // The same evidence at the heuristic start (not under BN, whose running statistics are still 0 and 1).
+          if (!e.batchNorm) layerStats[e.id] = yield* initLayerStats(model, initial, data, backend)
           return yield* trainAndEvaluate(model, initial, data, training, backend)
         })
       )
-      return { experiments, layerStats }
+      // In the plan's order, whatever order the experiments finished in.
+      const ordered = Object.fromEntries(experimentsPlan.flatMap((e) => (e.id in layerStats ? [[e.id, layerStats[e.id]]] : [])))
+      return { experiments, layerStats: ordered }
     }),
   report: ({ experiments, layerStats }, config) =>
     [
@@ -106,13 +110,15 @@ export const resnetNobn = definePipeline({
       "The thesis's own figures are not reproduced here (this repository does not hold the thesis); compare with its",
       "Tables 6.2 and 6.5. Data differences: this run's subset and epochs, one seed.",
       "",
-      "## Evidence: every learned conv after LW, on 200 held-out test images",
+      "## Evidence: every conv at the start of training, on 200 held-out test images",
       "",
+      "Per layer: the output mean (LW's target 0) and the activation variance (target 1) on images no experiment",
+      "learned or trained on — after LW for the LW rows, at the heuristic draw for RAE1 and RAE2.",
       "A residual block's last conv is learned against the activation after the addition (identity or 1×1 downsample",
       "path carried as in the forward pass), so its \"activation variance\" is that of relu(conv2 + shortcut).",
       `Each layer is learned on ${config.lwBatch} training images; these statistics are on other images. The thesis'`,
       "N(0, 0.1²) start has a gain of fanIn·0.01 (46 at layer4), and gradient descent never shrinks the part of it",
-      "outside the span of the images a layer is learned on: compare the two tables' deep layers.",
+      "outside the span of the images a layer is learned on: compare the first two tables' deep layers.",
       "",
       ...Object.entries(layerStats).flatMap(([id, stats]) => [
         `### ${id}`,

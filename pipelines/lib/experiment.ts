@@ -108,6 +108,13 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
     return { weights: frozen.weights, layerStats: frozen.layerStats, layers: learned.layers }
   })
 
+/**
+ * The same per-layer evidence for any initialization (e.g. a heuristic one): each conv/dense layer's output mean and
+ * activation variance on the held-out batch, at the given weights. BN layers use their running statistics.
+ */
+export const initLayerStats = (model: ModelSpec, weights: WeightsRef, data: ExperimentData, backend: string) =>
+  Effect.map(step(freeze, { model, state: weights, heldOut: data.heldOut, backend }), (f) => f.layerStats)
+
 /** A heuristic initialization (Kaiming, Xavier, N(0,1), ...) of every layer. */
 export const heuristicInit = (model: ModelSpec, init: InitConfig, seed: number) => step(initWeights, { model, init, seed })
 

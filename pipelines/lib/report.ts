@@ -12,7 +12,8 @@ export interface LayerStatsRow {
   readonly activationVar: number | null
 }
 
-const num = (x: number | null, digits = 3) => (x === null ? "NaN/Inf" : x.toFixed(digits))
+const num = (x: number | null, digits = 3) =>
+  x === null ? "NaN/Inf" : Math.abs(x) >= 1e5 ? x.toExponential(2) : x.toFixed(digits)
 
 export const experimentTable = (rows: ReadonlyArray<ExperimentRow>) =>
   markdownTable(
@@ -42,14 +43,17 @@ export const layerStatsVerdict = (stats: ReadonlyArray<LayerStatsRow>): string =
   const inner = stats.slice(0, -1) // the classifier keeps a standard init
   const vars = inner.map((s) => s.activationVar)
   if (vars.length === 0) return ""
-  if (vars.some((v) => v === null)) return "Some learned layers produce NaN/Inf on held-out data: LW itself diverged there."
+  const overflow = inner.find((s) => s.activationVar === null)
+  if (overflow !== undefined) {
+    return `From ${overflow.name} on, the held-out activations are NaN/Inf: the signal overflows float32 before training starts.`
+  }
   const v = vars as number[]
   const worst = inner.reduce((a, s) => (Math.abs(Math.log(s.activationVar!)) > Math.abs(Math.log(a.activationVar!)) ? s : a))
   const within = v.filter((x) => Math.abs(x - 1) <= 0.25).length
   const logits = stats.at(-1)
   return [
-    `Held-out activation variance: ${num(v[0]!)} at the first layer, ${num(v.at(-1)!)} at the last learned one; ` +
-      `${within} of ${v.length} learned layers within ±0.25 of the target 1; furthest: ${worst.name} (${num(worst.activationVar)}).`,
+    `Held-out activation variance: ${num(v[0]!)} at the first layer, ${num(v.at(-1)!)} at the last before the classifier; ` +
+      `${within} of ${v.length} layers within ±0.25 of the target 1; furthest: ${worst.name} (${num(worst.activationVar)}).`,
     logits && logits.outputVar !== null
       ? `The logits start with variance ${num(logits.outputVar)} (a well-scaled start is ≲ 1): ` +
         (logits.outputVar > 10

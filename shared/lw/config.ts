@@ -53,7 +53,7 @@ export interface Convergence {
   readonly window: number
   /** A loss whose change over the window is below this (absolute) has plateaued. */
   readonly tolerance: number
-  /** A loss below this has converged outright (1e-4: |mean| < 0.01 and |var − 1| < 0.01). */
+  /** A loss below this has converged outright (1e-3: |mean| < 0.032 and |var − 1| < 0.032). */
   readonly threshold: number
 }
 
@@ -126,8 +126,11 @@ export const defaultLwConfig: LwConfig = {
   maxEpochs: 200,
   // One fixed mini-batch, one step per epoch: the thesis trains each layer on "a mini-batch" of real data.
   batchSize: "all",
-  // Window and tolerance are ours (the thesis stops "when the losses converge").
-  convergence: { window: 10, tolerance: 1e-6, threshold: 1e-4 },
+  // Ours (the thesis stops "when the losses converge"). The threshold, |mean| and |var − 1| < 0.032, is about the
+  // noise of the statistics themselves: the same learned ResNet18 layers measured on 200 other images differ from
+  // their LW-batch values by up to 0.055 in variance and 0.02 in mean, so a tighter one (1e-4 → 0.01) buys nothing
+  // measurable and cost 1.6× the epochs (1,313 vs 813 over ResNet18's 20 convs).
+  convergence: { window: 10, tolerance: 1e-6, threshold: 1e-3 },
   // Not depending on weights that are about to be replaced.
   pendingPartner: "zero"
 }

@@ -74,7 +74,13 @@ describe("LW pipelines, --quick", () => {
     // stem conv + 16 block convs + 3 downsamples, for each of the two LW configs; the classifier keeps its standard init
     const learned = r.steps.filter((s: Step) => s.name === "learn-layer-init").length
     expect(learned).toBe(40)
-    expect(Object.keys(r.layerStats)).toEqual(["LW (no BN)", "LW, thesis start N(0,0.1²), plain SGD (no BN)"])
+    // Evidence for every start without BN: the two LW variants after learning, RAE1 and RAE2 at their draw.
+    expect(Object.keys(r.layerStats)).toEqual([
+      "LW (no BN)",
+      "LW, thesis start N(0,0.1²), plain SGD (no BN)",
+      "RAE1: Kaiming (no BN)",
+      "RAE2: N(0,1) (no BN)"
+    ])
     expect(r.layerStats["LW (no BN)"].map((s: { name: string }) => s.name)).toContain("layer2.0.downsample")
     for (const e of r.experiments as Experiment[]) expect(typeof e.diverged).toBe("boolean")
   })
