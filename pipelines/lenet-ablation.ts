@@ -57,7 +57,7 @@ export const lenetAblation = definePipeline({
           }
           const lw = yield* learnedInit(model, data, lwConfigFrom(lwPresets[a.preset], config), config.seed, backend)
           layerStats[a.id] = lw.layerStats
-          return { ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)), lwLayers: lw.layers }
+          return { ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)), lwSeconds: lw.seconds, lwLayers: lw.layers }
         })
       )
       return { experiments, layerStats }

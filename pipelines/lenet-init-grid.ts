@@ -49,7 +49,12 @@ export const lenetInitGrid = definePipeline({
           if (g.init === "LW") {
             const lw = yield* learnedInit(model, data, lwConfigFrom(lwPresets.lw, config), config.seed, backend)
             layerStats[g.id] = lw.layerStats
-            return { activation: g.activation, init: g.init, ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)) }
+            return {
+              activation: g.activation,
+              init: g.init,
+              ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)),
+              lwSeconds: lw.seconds
+            }
           }
           const init = g.init === "Kaiming" ? defaultInitConfigs.kaimingNormal : defaultInitConfigs.xavierUniform
           const initial = yield* heuristicInit(model, init, config.seed)

@@ -85,7 +85,7 @@ export const resnetNobn = definePipeline({
             const lwConfig = e.init === "lw" ? flagged : { ...flagged, init, momentum }
             const lw = yield* learnedInit(model, data, lwConfig, config.seed, backend)
             layerStats[e.id] = lw.layerStats
-            return { ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)), lwLayers: lw.layers }
+            return { ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)), lwSeconds: lw.seconds, lwLayers: lw.layers }
           }
           const init = e.init === "kaiming" ? defaultInitConfigs.kaimingNormal : defaultInitConfigs.random
           const initial = yield* heuristicInit(model, init, config.seed)

@@ -68,12 +68,15 @@ export const learnLayerInit = defineStep({
     stop: Schema.String,
     diverged: Schema.NullOr(Schema.Struct({ epoch: Schema.Int, loss: Schema.String })),
     curve: Schema.Array(Schema.Struct({ meanLoss: Stat, varLoss: Stat, loss: Stat, lr: Schema.Number })),
-    final: LayerStatsSchema
+    final: LayerStatsSchema,
+    /** Wall time of the learning when it was computed (absent from entries cached before it was recorded). */
+    seconds: Schema.optional(Schema.Number)
   }),
   run: (input) =>
     Effect.gen(function* () {
       const data = yield* getDataset(input.batch)
       const weights = yield* getWeights(input.state)
+      const started = performance.now()
       const learned = withModelOnBatch(input.model, weights, data, (model, x) => ({
         result: learnOneLayer(model, input.layer, x, input.config, input.seed),
         state: readWeights(model)
@@ -87,7 +90,8 @@ export const learnLayerInit = defineStep({
         stop: result.stop,
         diverged: result.diverged ? { epoch: result.diverged.epoch, loss: String(result.diverged.loss) } : null,
         curve: result.curve.map((e) => ({ meanLoss: finite(e.meanLoss), varLoss: finite(e.varLoss), loss: finite(e.loss), lr: e.lr })),
-        final: finiteStats(result.final)
+        final: finiteStats(result.final),
+        seconds: (performance.now() - started) / 1000
       }
     })
 })

@@ -94,18 +94,27 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
     const base = yield* step(initWeights, { model, init: config.init, classifier: standardInit, seed })
     const learned = yield* sequence(
       lwLayersOf(model),
-      { state: base, layers: [] as Array<{ layer: string; epochs: number; stop: string; diverged: boolean }> },
+      {
+        state: base,
+        layers: [] as Array<{ layer: string; epochs: number; stop: string; diverged: boolean; seconds: number | null }>
+      },
       (acc, layer) =>
         Effect.map(
           step(learnLayerInit, { model, state: acc.state, layer, batch: data.lwBatch, config, seed, backend }),
           (r) => ({
             state: r.state,
-            layers: [...acc.layers, { layer, epochs: r.epochs, stop: r.stop, diverged: r.diverged !== null }]
+            layers: [
+              ...acc.layers,
+              { layer, epochs: r.epochs, stop: r.stop, diverged: r.diverged !== null, seconds: r.seconds ?? null }
+            ]
           })
         )
     )
     const frozen = yield* step(freeze, { model, state: learned.state, heldOut: data.heldOut, backend })
-    return { weights: frozen.weights, layerStats: frozen.layerStats, layers: learned.layers }
+    const times = learned.layers.map((l) => l.seconds)
+    // The layers' learning time, when every layer's was recorded.
+    const seconds = times.every((t) => t !== null) ? times.reduce((a, t) => a + t!, 0) : null
+    return { weights: frozen.weights, layerStats: frozen.layerStats, layers: learned.layers, seconds }
   })
 
 /**

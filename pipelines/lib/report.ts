@@ -2,7 +2,8 @@
 import { markdownTable } from "../../shared/engine/report.ts"
 import type { TrainOutcome } from "./experiment.ts"
 
-export type ExperimentRow = { readonly id: string } & TrainOutcome
+/** `lwSeconds`: the time LW took to learn the init (null when some layer's time was not recorded). */
+export type ExperimentRow = { readonly id: string; readonly lwSeconds?: number | null } & TrainOutcome
 
 export interface LayerStatsRow {
   readonly name: string
@@ -17,14 +18,15 @@ const num = (x: number | null, digits = 3) =>
 
 export const experimentTable = (rows: ReadonlyArray<ExperimentRow>) =>
   markdownTable(
-    ["experiment", "test accuracy", "test loss", "diverged", "epochs", "train time"],
+    ["experiment", "test accuracy", "test loss", "diverged", "epochs", "train time", "LW time (share of training)"],
     rows.map((r) => [
       r.id,
       r.diverged ? `${(100 * r.testAccuracy).toFixed(2)} % (diverged)` : `${(100 * r.testAccuracy).toFixed(2)} %`,
       r.testLoss < 0 ? "NaN/Inf" : r.testLoss.toFixed(4),
       r.diverged ? `yes${r.divergedAt ? ` (${r.divergedAt})` : ""}` : "no",
       r.epochs,
-      `${r.seconds.toFixed(1)} s`
+      `${r.seconds.toFixed(1)} s`,
+      typeof r.lwSeconds === "number" ? `${r.lwSeconds.toFixed(1)} s (${((100 * r.lwSeconds) / r.seconds).toFixed(1)} %)` : "–"
     ])
   )
 
