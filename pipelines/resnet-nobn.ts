@@ -65,11 +65,13 @@ export const resnetNobn = definePipeline({
         heldOut: 200,
         seed: config.seed
       })
-      const inputShape: [number, number, number] = imagenette ? [config.size, config.size, 3] : [28, 28, 1]
+      // The model follows the prepared data: image size, channels and number of classes (an image folder may hold
+      // any number of classes, not only Imagenette's 10).
+      const inputShape: [number, number, number] = [data.train.height, data.train.width, data.train.channels]
       const resnet = (batchNorm: boolean): ModelSpec => ({
         arch: "resnet18",
         inputShape,
-        classes: 10,
+        classes: data.train.classes,
         batchNorm,
         stem: config.stem as "imagenet",
         activation: "relu"

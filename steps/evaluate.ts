@@ -2,6 +2,7 @@
 import { Effect, Schema } from "effect"
 import { defineStep } from "../shared/engine/step.ts"
 import { ModelSpec, buildModel } from "../shared/models/spec.ts"
+import { withPlaceholderWeights } from "../shared/models/layers.ts"
 import { DatasetRef, WeightsRef, getDataset, getWeights } from "../shared/schemas.ts"
 import { evaluate as evaluateModel } from "../shared/train/loop.ts"
 import { writeWeights } from "../shared/train/weights.ts"
@@ -21,7 +22,8 @@ export const evaluate = defineStep({
     Effect.gen(function* () {
       const data = yield* getDataset(input.data)
       const arrays = yield* getWeights(input.weights)
-      const model = buildModel(input.model)
+      // Its weights are loaded below: no initial draw (withPlaceholderWeights).
+      const model = withPlaceholderWeights(() => buildModel(input.model))
       try {
         writeWeights(model, arrays)
         const r = evaluateModel(model, data)

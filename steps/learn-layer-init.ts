@@ -9,9 +9,9 @@ import { InitConfigSchema } from "../shared/init/schema.ts"
 import type { LwConfig } from "../shared/lw/config.ts"
 import { learnOneLayer } from "../shared/lw/greedy.ts"
 import { ModelSpec } from "../shared/models/spec.ts"
+import { getLayerWeights } from "../shared/models/weights.ts"
 import { DatasetRef, PositiveInt, WeightsRef, getDataset, getWeights, putWeights } from "../shared/schemas.ts"
 import { finite, finiteStats, withModelOnBatch } from "../shared/train/tensors.ts"
-import { readWeights } from "../shared/train/weights.ts"
 
 const Site = Schema.Literals(["output", "activation", "off"])
 
@@ -79,7 +79,14 @@ export const learnLayerInit = defineStep({
       const started = performance.now()
       const learned = withModelOnBatch(input.model, weights, data, (model, x) => ({
         result: learnOneLayer(model, input.layer, x, input.config, input.seed),
-        state: readWeights(model)
+        // Only this layer changed: the input state with its weights replaced (not a copy of all ~11 M out of
+        // the backend), in the same order, so the artifact is byte-identical to a full read.
+        state: {
+          ...weights,
+          ...Object.fromEntries(
+            getLayerWeights(model, input.layer).map((w) => [w.name, { dtype: "float32" as const, shape: w.shape, data: w.data }])
+          )
+        }
       }))
       const { result } = learned
       return {

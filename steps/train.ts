@@ -9,6 +9,7 @@ import { ArtifactRef, getArrays, putArrays } from "../shared/engine/artifacts.ts
 import { Reporter } from "../shared/engine/reporter.ts"
 import { defineStep } from "../shared/engine/step.ts"
 import { ModelSpec, buildModel } from "../shared/models/spec.ts"
+import { withPlaceholderWeights } from "../shared/models/layers.ts"
 import {
   DatasetRef,
   Divergence,
@@ -89,7 +90,8 @@ export const train = defineStep({
       const data = yield* getDataset(input.data)
       const ckpt = ctx.checkpoint(TrainState)
       const saved = yield* ckpt.load
-      const model = buildModel(input.model)
+      // Its weights are loaded below: no initial draw (withPlaceholderWeights).
+      const model = withPlaceholderWeights(() => buildModel(input.model))
       const vars = trainableVars(model)
       const optimizer = makeOptimizer(config.optimizer, vars)
       yield* Effect.addFinalizer(() => Effect.sync(() => (optimizer.dispose(), model.dispose())))

@@ -12,6 +12,7 @@ import { locateSource } from "../../shared/data/flags.ts"
 import type { InitConfig } from "../../shared/init/initializers.ts"
 import type { LwConfig } from "../../shared/lw/config.ts"
 import { lwLayerNames } from "../../shared/lw/greedy.ts"
+import { withPlaceholderWeights } from "../../shared/models/layers.ts"
 import type { ModelSpec } from "../../shared/models/spec.ts"
 import type { DatasetRef, WeightsRef } from "../../shared/schemas.ts"
 import { withModel } from "../../shared/train/tensors.ts"
@@ -86,7 +87,7 @@ export const prepareData = (plan: DataPlan) =>
   })
 
 /** The layers LW learns for a model: every conv/dense layer but the classifier, in forward order. */
-export const lwLayersOf = (model: ModelSpec): string[] => withModel(model, lwLayerNames)
+export const lwLayersOf = (model: ModelSpec): string[] => withPlaceholderWeights(() => withModel(model, lwLayerNames))
 
 /** LW: learn every layer in order (one cached step each), then freeze and measure on held-out data. */
 export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwConfig, seed: number, backend: string) =>

@@ -2,6 +2,7 @@
 import * as tf from "@tensorflow/tfjs"
 import type { ImageSet } from "../data/types.ts"
 import type { NamedArray } from "../engine/arrays.ts"
+import { withPlaceholderWeights } from "../models/layers.ts"
 import { type ModelSpec, buildModel } from "../models/spec.ts"
 import { writeWeights } from "./weights.ts"
 
@@ -22,6 +23,21 @@ export const withModel = <A>(spec: ModelSpec, f: (model: tf.LayersModel) => A): 
 /** JSON has no NaN/Inf: a non-finite statistic is stored as null (and reported as such). */
 export const finite = (x: number): number | null => (Number.isFinite(x) ? x : null)
 
+/** Builds the model holding `weights` (no initial draw: they replace it), runs `f`, disposes the model. */
+export const withModelWeights = <A>(
+  spec: ModelSpec,
+  weights: Readonly<Record<string, NamedArray>>,
+  f: (model: tf.LayersModel) => A
+): A => {
+  const model = withPlaceholderWeights(() => buildModel(spec))
+  try {
+    writeWeights(model, weights)
+    return f(model)
+  } finally {
+    model.dispose()
+  }
+}
+
 /** Builds the model with `weights`, runs `f` on it and the set's inputs as one tensor, disposes both. */
 export const withModelOnBatch = <A>(
   spec: ModelSpec,
@@ -29,8 +45,7 @@ export const withModelOnBatch = <A>(
   set: Pick<ImageSet, "images" | "n" | "height" | "width" | "channels">,
   f: (model: tf.LayersModel, x: tf.Tensor4D) => A
 ): A =>
-  withModel(spec, (model) => {
-    writeWeights(model, weights)
+  withModelWeights(spec, weights, (model) => {
     const x = batchTensor(set)
     try {
       return f(model, x)
