@@ -60,9 +60,9 @@ export const prepareDataset = defineStep({
       }
       const prepared = yield* attempt(() => {
         let train = loaded.train
-        if (input.trainSubset) train = subset(train, { amount: input.trainSubset, seed: input.seed, balanced: true })
+        if (input.trainSubset) train = subset(train, { amount: input.trainSubset, seed: input.seed, balanced: true, field: "trainSubset (--subset)" })
         let test = loaded.test
-        if (input.testSubset) test = subset(test, { amount: input.testSubset, seed: input.seed + 1, balanced: true })
+        if (input.testSubset) test = subset(test, { amount: input.testSubset, seed: input.seed + 1, balanced: true, field: "testSubset (--test-subset)" })
         const parts = input.val ? splitSet(train, { val: input.val, seed: input.seed, balanced: true }) : { train }
         return { train: shape(parts.train), val: parts.val && shape(parts.val), test: shape(test) }
       })

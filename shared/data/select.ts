@@ -30,7 +30,7 @@ export const resolveAmount = (amount: Amount, total: number, field = "amount"): 
   if ("count" in amount) {
     const c = amount.count
     if (!Number.isSafeInteger(c) || c < 1 || c > total) {
-      throw new BadConfig({ field: `${field}.count`, value: String(c), expected: `an integer in 1..${total}` })
+      throw new BadConfig({ field: `${field}.count`, value: String(c), expected: `an integer in 1..${total} (the samples there are)` })
     }
     return c
   }
@@ -50,6 +50,8 @@ export interface SampleOptions {
   readonly seed: number
   /** Same number from every class (the remainder of count / classes goes to randomly chosen classes). */
   readonly balanced?: boolean
+  /** What an error names the amount as (default "amount"), e.g. the flag it came from. */
+  readonly field?: string
 }
 
 const pickRandom = (pool: Uint32Array, k: number, rng: Rng): Uint32Array =>
@@ -88,7 +90,7 @@ export const sampleIndices = (
   opts: SampleOptions & { readonly pool?: Uint32Array }
 ): Uint32Array => {
   const pool = opts.pool ?? Uint32Array.from({ length: set.n }, (_, i) => i)
-  const k = resolveAmount(opts.amount, pool.length)
+  const k = resolveAmount(opts.amount, pool.length, opts.field)
   const rng = createRng(opts.seed)
   return opts.balanced ? pickBalanced(pool, set.labels, set.classes, k, rng) : pickRandom(pool, k, rng)
 }

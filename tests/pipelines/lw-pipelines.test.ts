@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, test } from "bun:test"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { makeTempDir, writeMnistDir } from "../data/fixtures.ts"
+import sharp from "sharp"
+import { makeTempDir, write, writeMnistDir } from "../data/fixtures.ts"
 
 const root = path.resolve(import.meta.dir, "../..")
 const temp = await makeTempDir("lwi-lw-pipelines-")
@@ -15,11 +16,10 @@ const dataDir = path.join(temp.dir, "fashion-mnist")
 await writeMnistDir(dataDir, { nTrain: 300, nTest: 120, h: 28, w: 28, gzip: true })
 const cache = path.join(temp.dir, "cache")
 
-const run = async (pipeline: string, extra: string[] = []) => {
+const run = async (pipeline: string, extra: string[] = [], data: string[] = ["--data", dataDir, "--subset", "200", "--test-subset", "100"]) => {
   const out = path.join(temp.dir, "out", pipeline)
   const p = Bun.spawn(
-    [process.execPath, "run", `pipelines/${pipeline}.ts`, "--quick", "--data", dataDir, "--cache", cache, "--out", out,
-      "--subset", "200", "--test-subset", "100", ...extra],
+    [process.execPath, "run", `pipelines/${pipeline}.ts`, "--quick", ...data, "--cache", cache, "--out", out, ...extra],
     { cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, LWI_CACHE: "", LWI_DATA: "" } }
   )
   const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited])
@@ -83,5 +83,27 @@ describe("LW pipelines, --quick", () => {
     ])
     expect(r.layerStats["LW (no BN)"].map((s: { name: string }) => s.name)).toContain("layer2.0.downsample")
     for (const e of r.experiments as Experiment[]) expect(typeof e.diverged).toBe("boolean")
+  })
+
+  test("resnet-nobn on an Imagenette-layout folder: the model follows the data (3 classes, 16×16 RGB)", async () => {
+    // 3 classes × 14 training / 5 validation JPEGs of mixed sizes, each class its own colour.
+    const dir = path.join(temp.dir, "imagenette-mini")
+    const classes = ["n01440764", "n02102040", "n03000684"]
+    for (const [c, cls] of classes.entries()) {
+      for (const [split, n] of [["train", 14], ["val", 5]] as const) {
+        for (let i = 0; i < n; i++) {
+          const background = { r: 60 + 60 * c, g: 200 - 50 * c, b: (37 * i) % 255 }
+          const jpeg = await sharp({ create: { width: 40 + (i % 3) * 8, height: 32 + (i % 2) * 10, channels: 3, background } }).jpeg().toBuffer()
+          await write(path.join(dir, split, cls, `${split}_${i}.JPEG`), jpeg)
+        }
+      }
+    }
+    const data = ["--dataset", "imagenette", "--data", dir, "--size", "16", "--subset", "0", "--test-subset", "0"]
+    const r = await run("resnet-nobn", ["--lw-max-epochs", "2", "--lw-batch", "12"], data)
+    expect(r.experiments).toHaveLength(5)
+    for (const e of r.experiments as Experiment[]) expect(e.testAccuracy).toBeGreaterThanOrEqual(0)
+    const prepared = r.steps.find((s: Step) => s.name === "prepare-dataset")
+    expect(prepared.cached).toBe(false)
+    expect(r.layerStats["LW (no BN)"].at(-1).name).toBe("fc")
   })
 })
