@@ -134,7 +134,8 @@ const poolCases: Array<[number[], number, number, Pad]> = [
   [[2, 8, 8, 3], 3, 2, "same"],
   [[1, 7, 7, 2], 3, 1, "same"],
   [[1, 7, 5, 2], 2, 2, "valid"], // odd sizes: last row/column dropped
-  [[1, 6, 6, 1], 3, 1, [[0, 0], [2, 1], [1, 0], [0, 0]]] // explicit, padding bigger than half the window
+  [[1, 6, 6, 1], 3, 1, [[0, 0], [2, 1], [1, 0], [0, 0]]], // explicit, padding bigger than half the window
+  [[2, 9, 9, 10], 3, 2, "valid"] // channels 4 at a time in MaxPoolGrad, plus a tail of 2
 ]
 
 /**
@@ -170,6 +171,9 @@ describe("pooling matches cpu: forward and gradient", () => {
   torchTest("max pool: ties go to the first maximum, −∞ padding, all-negative windows", () => {
     const ties = () => [tf.tensor([1, 1, 1, 1, 2, 2, 0, 2, 3, 3, 3, 3, 0, 0, 0, 0], [1, 4, 4, 1])]
     expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, 2, 2, "valid"), ties))
+    // the same ties in 9 channels (two groups of 4 and a tail), each channel a scaled copy
+    const ties9 = () => [tf.mul(ties()[0]!, tf.range(1, 10).reshape([1, 1, 1, 9]))]
+    expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, 2, 2, "valid"), ties9))
     expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, 3, 2, "same"), () => [rand([1, 5, 5, 2], 3, -3, -1)]))
     expectSame(valueAndGrads(
       (x) => tf.maxPool(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], -Infinity) as tf.Tensor4D, 3, 2, "valid"),
