@@ -5,8 +5,9 @@
  *
  * The first sample is taken after one step (the optimizer's momentum buffers exist from then on); the run exits 1
  * if any later sample holds more tensors than it — a leak of one tensor per step shows after `--every` steps.
- * RSS is reported (growth from the sample at 10 % of the run to the last), not checked: the allocator's footprint
- * settles over the first steps and moves with what else the process mapped.
+ * RSS and the JS heap are reported (RSS growth from the sample at 10 % of the run to the last), not checked: RSS
+ * holds garbage the JS engine has not collected yet (tensor handles, closures of every step) and the allocators'
+ * retained pages; `--gc` runs a full collection before each sample to tell garbage from growth.
  *
  *   bun run bench/scaling-memory.ts --model lenet --steps 2000 --every 100 [--backend torch] [--json]
  *   bun run bench/scaling-memory.ts --quick            # 30 LeNet steps on 128 images, a sample every 10
@@ -29,6 +30,7 @@ const flags = {
   backend: { kind: "string", default: "", env: "LWI_BACKEND", doc: "tfjs backend (default: auto)" },
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
   leakEvery: { kind: "int", default: 0, check: "number.integer >= 0", doc: "keep one extra tensor every N steps (tests the check)" },
+  gc: { kind: "boolean", default: false, doc: "full garbage collection (Bun.gc(true)) before each sample" },
   quick: { kind: "boolean", default: false, doc: "30 steps on 128 images, a sample every 10 (for tests)" },
   json: { kind: "boolean", default: false, doc: "print JSON lines (one per sample, then the summary)" },
   help: { kind: "boolean", default: false, doc: "show this help" }
@@ -38,6 +40,8 @@ interface Sample {
   readonly step: number
   readonly seconds: number
   readonly rssMiB: number
+  /** The JavaScript heap in use (JSC's heapUsed): garbage not yet collected shows here and in RSS. */
+  readonly heapMiB: number
   readonly numTensors: number
   readonly liveNativeTensors?: number
   readonly loss: number
@@ -56,11 +60,14 @@ const main = async () => {
   const stepper = trainingStepper(model, set, f.batch)
   const t0 = performance.now()
   const sample = (step: number, loss: number): Sample => {
+    if (f.gc) Bun.gc(true)
     const m = tf.memory() as tf.MemoryInfo & { liveNativeTensors?: number }
+    const usage = process.memoryUsage()
     return {
       step,
       seconds: Math.round(performance.now() - t0) / 1000,
-      rssMiB: mib(process.memoryUsage().rss),
+      rssMiB: mib(usage.rss),
+      heapMiB: mib(usage.heapUsed),
       numTensors: m.numTensors,
       ...(m.liveNativeTensors === undefined ? {} : { liveNativeTensors: m.liveNativeTensors }),
       loss
@@ -89,12 +96,14 @@ const main = async () => {
     model: f.model,
     backend: choice.name,
     batch: f.batch,
+    gc: f.gc,
     steps,
     every,
     seconds: last.seconds,
     tensors: { first: first.numTensors, max: maxTensors, last: last.numTensors },
     ...(first.liveNativeTensors === undefined ? {} : { nativeTensors: { first: first.liveNativeTensors, max: maxNative, last: last.liveNativeTensors } }),
     rssMiB: { first: first.rssMiB, settled: settled.rssMiB, settledAtStep: settled.step, last: last.rssMiB, max: Math.max(...series.map((x) => x.rssMiB)) },
+    heapMiB: { settled: settled.heapMiB, last: last.heapMiB, max: Math.max(...series.map((x) => x.heapMiB)) },
     rssGrowthMiBPer1000Steps: last.step === settled.step ? 0 : Math.round(((last.rssMiB - settled.rssMiB) / (last.step - settled.step)) * 1000 * 10) / 10,
     tensorsGrew: grew,
     load: os.loadavg()[0]!.toFixed(2)
@@ -102,11 +111,11 @@ const main = async () => {
   if (f.json) console.log(JSON.stringify(summary))
   else {
     const native = first.liveNativeTensors !== undefined
-    console.log(`${f.model} on ${choice.name}, batch ${f.batch}, ${steps} steps in ${last.seconds.toFixed(1)} s\n`)
+    console.log(`${f.model} on ${choice.name}, batch ${f.batch}, ${steps} steps in ${last.seconds.toFixed(1)} s${f.gc ? ", full GC before each sample" : ""}\n`)
     console.log(
       markdownTable(
-        ["step", "s", "RSS MiB", "tf tensors", ...(native ? ["libtorch tensors"] : []), "loss"],
-        series.map((x) => [x.step, x.seconds.toFixed(1), x.rssMiB, x.numTensors, ...(native ? [x.liveNativeTensors] : []), x.loss.toFixed(3)])
+        ["step", "s", "RSS MiB", "JS heap MiB", "tf tensors", ...(native ? ["libtorch tensors"] : []), "loss"],
+        series.map((x) => [x.step, x.seconds.toFixed(1), x.rssMiB, x.heapMiB, x.numTensors, ...(native ? [x.liveNativeTensors] : []), x.loss.toFixed(3)])
       )
     )
     console.log(`\n${JSON.stringify(summary)}`)

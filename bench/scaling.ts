@@ -9,6 +9,10 @@
  * bench/train-throughput.ts and its peer (same models, data, optimizer, batch order), timed as the best of
  * `--repeats` windows of `--seconds` each, so a burst from another job costs one window, not the figure.
  *
+ * Debian's PyTorch runs its dense layers on the system's reference BLAS; `--peer-blas DIR` measures PyTorch a
+ * second time with DIR's libblas.so.3 first on LD_LIBRARY_PATH (an unpacked libopenblas0-pthread: nothing installed),
+ * and the table gets a column for it.
+ *
  *   bun run bench/scaling.ts --table batch [--models lenet,resnet18-imagenet] [--batches 8,16,32,64,128,256] [--json]
  *   bun run bench/scaling.ts --table mlp [--mlps 2x512,8x512,32x512,8x128,8x2048] [--batch 32] [--json]
  */
@@ -27,14 +31,19 @@ const flags = {
   backends: { kind: "string", default: "torch", doc: "lwi backends" },
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "threads on both sides" },
   python: { kind: "string", default: "/usr/bin/python3", doc: "python with torch" },
+  peerBlas: {
+    kind: "string",
+    default: "",
+    doc: "a directory holding another libblas.so.3 (e.g. OpenBLAS): PyTorch is measured a second time on it"
+  },
   json: { kind: "boolean", default: false, doc: "also print every JSON line" },
   help: { kind: "boolean", default: false, doc: "show this help" }
 } as const
 
 type Line = { impl: string; backend: string; imagesPerSecond: number; steps: number; params?: number }
 
-const run = async (cmd: string[]): Promise<Line | { error: string }> => {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" })
+const run = async (cmd: string[], env?: Record<string, string>): Promise<Line | { error: string }> => {
+  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", ...(env ? { env: { ...process.env, ...env } } : {}) })
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
   if (code !== 0) return { error: (err.trim().split("\n").at(-1) ?? `exit ${code}`).slice(0, 200) }
   return JSON.parse(out.trim().split("\n").at(-1)!) as Line
@@ -86,11 +95,15 @@ const main = async () => {
   const { header, cases: todo } = cases(f)
   const rows: unknown[][] = []
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3))
+  const blasEnv = { LD_LIBRARY_PATH: f.peerBlas, OPENBLAS_NUM_THREADS: String(f.threads) }
+  const rate = (l: Line | { error: string }) => ("error" in l ? Number.NaN : l.imagesPerSecond)
+  const cell = (l: Line | { error: string }) => ("error" in l ? l.error : fmt(l.imagesPerSecond))
   for (const c of todo) {
     const load = os.loadavg()[0]!.toFixed(2)
     const peer = await run(c.peer)
     if (f.json) console.log(JSON.stringify({ ...peer, label: c.label, load }))
-    const peerRate = "error" in peer ? Number.NaN : peer.imagesPerSecond
+    const peer2 = f.peerBlas ? await run(c.peer, blasEnv) : undefined
+    if (f.json && peer2) console.log(JSON.stringify({ ...peer2, label: c.label, load, peerBlas: f.peerBlas }))
     for (const backend of f.backends.split(",")) {
       const lwi = await run(c.lwi(backend))
       if (f.json) console.log(JSON.stringify({ ...lwi, label: c.label, load }))
@@ -98,15 +111,27 @@ const main = async () => {
       rows.push([
         ...c.label,
         ...params,
-        "error" in peer ? peer.error : fmt(peerRate),
-        "error" in lwi ? lwi.error : fmt(lwi.imagesPerSecond),
-        "error" in lwi ? "–" : (lwi.imagesPerSecond / peerRate).toFixed(2),
+        cell(peer),
+        ...(peer2 ? [cell(peer2)] : []),
+        cell(lwi),
+        (rate(lwi) / rate(peer)).toFixed(2),
+        ...(peer2 ? [(rate(lwi) / rate(peer2)).toFixed(2)] : []),
         `lwi ${backend}`,
         load
       ])
     }
   }
-  const columns = [...header, "PyTorch img/s", "lwi img/s", "lwi / PyTorch", "lwi backend", "load (1 min)"]
+  const blas = f.peerBlas ? ["PyTorch + peer BLAS img/s"] : []
+  const columns = [
+    ...header,
+    "PyTorch img/s",
+    ...blas,
+    "lwi img/s",
+    "lwi / PyTorch",
+    ...(f.peerBlas ? ["lwi / PyTorch + peer BLAS"] : []),
+    "lwi backend",
+    "load (1 min)"
+  ]
   console.log(
     `\n${f.threads} thread(s) each side, real Fashion-MNIST batches, SGD momentum 0.9, best of ${f.repeats} × ~${f.seconds} s, ` +
       `${os.cpus().length} cores, ${new Date().toISOString()}\n`

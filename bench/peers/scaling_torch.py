@@ -7,6 +7,10 @@ The MLP is shared/models/mlp.ts: flatten -> [Linear(width) -> ReLU] x depth -> L
 training images, batches in order; prints one JSON line.
 
     /usr/bin/python3 bench/peers/scaling_torch.py --model mlp --depth 8 --width 512 --batch 32 --threads 1
+
+Debian's python3-torch runs Linear on the system's libblas.so.3 (the reference BLAS unless an optimized one is
+installed); LD_LIBRARY_PATH=<dir with another libblas.so.3> swaps it for this process only (bench/scaling.ts
+--peer-blas). The JSON names the BLAS that was loaded.
 """
 import argparse, json, platform, time
 
@@ -23,6 +27,13 @@ def mlp(depth, width, inputs=28 * 28, classes=10):
         layers += [nn.Linear(n, width), nn.ReLU()]
         n = width
     return nn.Sequential(*layers, nn.Linear(n, classes))
+
+
+def blas():
+    """The BLAS library this process loaded (PyTorch's Linear/addmm runs on it; Debian's torch: BLAS_INFO=generic)."""
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.rsplit("/", 1)[-1]}
+    return ", ".join(sorted(libs)) or "none"
 
 
 def build(a):
@@ -82,7 +93,8 @@ def main():
         seconds += s
         windows.append(steps * a.batch / s)
     print(json.dumps({
-        "bench": "train-throughput", "impl": "pytorch", "backend": f"torch {torch.__version__} cpu", "model": a.model,
+        "bench": "train-throughput", "impl": "pytorch", "backend": f"torch {torch.__version__} cpu", "blas": blas(),
+        "model": a.model,
         **({"depth": a.depth, "width": a.width} if a.model == "mlp" else {}),
         "params": sum(t.numel() for t in model.parameters()), "batch": a.batch, "threads": a.threads,
         "steps": steps, "repeats": a.repeats, "seconds": seconds, "windows": windows,
