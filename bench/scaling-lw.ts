@@ -21,8 +21,18 @@ import { fmnistTrain } from "./fmnist-batches.ts"
 import { modelSpec, type ModelName } from "./scaling-train.ts"
 
 const flags = {
-  mlps: { kind: "string", default: "1x256,2x256,4x256,8x256,16x256,32x256,64x256,8x1024,32x1024", doc: "MLP depth x width list ('' for none)" },
-  cnns: { kind: "string", default: "lenet,cnn4,resnet18-imagenet,resnet18", doc: "CNNs ('' for none)" },
+  mlps: {
+    kind: "string",
+    default: "1x256,2x256,4x256,8x256,16x256,32x256,64x256,8x1024,32x1024",
+    check: "/^(\\d+x\\d+(,\\d+x\\d+)*)?$/",
+    doc: "MLP depth x width list ('' for none)"
+  },
+  cnns: {
+    kind: "string",
+    default: "lenet,cnn4,resnet18-imagenet,resnet18",
+    check: "/^((lenet|cnn4|resnet18|resnet18-imagenet)(,(lenet|cnn4|resnet18|resnet18-imagenet))*)?$/",
+    doc: "CNNs: lenet, cnn4, resnet18, resnet18-imagenet ('' for none)"
+  },
   maxEpochs: { kind: "int", default: 50, check: "number.integer >= 1", doc: "LW epochs (steps) per layer" },
   samples: { kind: "int", default: 200, check: "number.integer >= 1", doc: "images in LW's batch" },
   earlyStop: { kind: "boolean", default: false, doc: "keep LW's convergence test (default: every layer runs max-epochs)" },

@@ -22,9 +22,19 @@ import { markdownTable } from "../shared/engine/report.ts"
 
 const flags = {
   table: { kind: "enum", values: ["batch", "mlp"], default: "batch", doc: "which sweep" },
-  models: { kind: "string", default: "lenet,resnet18-imagenet", doc: "architectures (--table batch)" },
-  batches: { kind: "string", default: "8,16,32,64,128,256", doc: "batch sizes (--table batch)" },
-  mlps: { kind: "string", default: "2x512,8x512,32x512,8x128,8x2048", doc: "MLP depth x width list (--table mlp)" },
+  models: {
+    kind: "string",
+    default: "lenet,resnet18-imagenet",
+    check: "/^(lenet|resnet18|resnet18-imagenet)(,(lenet|resnet18|resnet18-imagenet))*$/",
+    doc: "architectures (--table batch): lenet, resnet18, resnet18-imagenet"
+  },
+  batches: { kind: "string", default: "8,16,32,64,128,256", check: "/^\\d+(,\\d+)*$/", doc: "batch sizes (--table batch)" },
+  mlps: {
+    kind: "string",
+    default: "2x512,8x512,32x512,8x128,8x2048",
+    check: "/^\\d+x\\d+(,\\d+x\\d+)*$/",
+    doc: "MLP depth x width list (--table mlp)"
+  },
   batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size (--table mlp)" },
   seconds: { kind: "number", default: 3, check: "number > 0", doc: "seconds per timed window" },
   repeats: { kind: "int", default: 3, check: "number.integer >= 1", doc: "timed windows per side; the best counts" },
