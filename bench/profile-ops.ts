@@ -5,6 +5,11 @@
  * bench/train-throughput.ts.
  *
  *   bun run bench/profile-ops.ts --model resnet18-imagenet [--threads 1] [--steps 10] [--top 30] [--conv auto|gemm|aten]
+ *                                [--conv-ab]
+ *
+ * --conv-ab re-runs every convolution call once with the tap-GEMM path and once with ATen's (oneDNN's), back to back
+ * on the same inputs, and prints both times per shape: a comparison that the machine's load moves far less than two
+ * separate runs.
  */
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../shared/backend/select.ts"
@@ -25,6 +30,7 @@ const flags = {
   warmup: { kind: "int", default: 3, check: "number.integer >= 0", doc: "unprofiled steps first" },
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
   conv: { kind: "enum", values: ["auto", "gemm", "aten"], default: "auto", doc: "torch convolution algorithm (shim-conv.h)" },
+  "conv-ab": { kind: "boolean", default: false, doc: "also time every conv call with each algorithm, back to back" },
   top: { kind: "int", default: 30, check: "number.integer >= 1", doc: "rows of the per-op table" },
   help: { kind: "boolean", default: false, doc: "show this help" }
 } as const
@@ -48,6 +54,7 @@ const main = async () => {
   const order = Uint32Array.from({ length: set.n }, (_, i) => i)
 
   const rows = new Map<string, Row>()
+  const ab = new Map<string, { calls: number; gemm: number; aten: number }>()
   let profiling = false
   let nativeMs = 0
   const shapeOf = (h: Handle | null | undefined) => {
@@ -61,6 +68,19 @@ const main = async () => {
     const name = native.opName(op)
     const conv = name.startsWith("conv2d") ? ` s${native.ints[0]} p${native.ints[2]}` : ""
     const key = `${name}(${[a, b, c].filter((h) => h).map(shapeOf).join(", ")})${conv}`
+    if (f["conv-ab"] && name.startsWith("conv2d")) {
+      const r = ab.get(key) ?? { calls: 0, gemm: 0, aten: 0 }
+      for (const algorithm of ["gemm", "aten", "gemm", "aten"] as const) {
+        native.setConvAlgorithm(algorithm)
+        const t = performance.now()
+        const extra = call(op, a, b, c)
+        r[algorithm] += performance.now() - t
+        native.free(extra)
+      }
+      native.setConvAlgorithm(f.conv)
+      r.calls += 2
+      ab.set(key, r)
+    }
     const t = performance.now()
     const h = call(op, a, b, c)
     const ms = performance.now() - t
@@ -70,6 +90,15 @@ const main = async () => {
     r.ms += ms
     rows.set(key, r)
     return h
+  }
+
+  let freeMs = 0
+  const free = native.free
+  ;(native as { free: typeof free }).free = (h) => {
+    if (!profiling) return free(h)
+    const t = performance.now()
+    free(h)
+    freeMs += performance.now() - t
   }
 
   let gradMs = 0
@@ -97,7 +126,7 @@ const main = async () => {
     totalMs += performance.now() - t0
   }
   for (let i = 0; i < f.warmup; i++) stepOnce(i)
-  gradMs = optMs = totalMs = optNativeMs = 0
+  gradMs = optMs = totalMs = optNativeMs = freeMs = 0
   profiling = true
   for (let i = 0; i < f.steps; i++) stepOnce(f.warmup + i)
   profiling = false
@@ -107,8 +136,8 @@ const main = async () => {
   console.log(`${f.model}, batch ${f.batch}, ${f.threads} thread(s), ${f.steps} steps; ms per step:`)
   console.log(
     markdownTable(
-      ["step", "forward+backward", "optimizer", "native calls", "native ms", "native ms in optimizer", "rest (tfjs engine)"],
-      [[per(totalMs), per(gradMs), per(optMs), calls.toFixed(0), per(nativeMs), per(optNativeMs), per(totalMs - nativeMs)]]
+      ["step", "forward+backward", "optimizer", "native calls", "native ms", "native ms in optimizer", "freeing tensors", "rest (tfjs engine)"],
+      [[per(totalMs), per(gradMs), per(optMs), calls.toFixed(0), per(nativeMs), per(optNativeMs), per(freeMs), per(totalMs - nativeMs - freeMs)]]
     )
   )
   console.log()
@@ -119,6 +148,17 @@ const main = async () => {
       sorted.map(([k, r]) => [k, (r.calls / f.steps).toFixed(0), per(r.ms), ((1000 * r.ms) / r.calls).toFixed(0), ((100 * r.ms) / nativeMs).toFixed(1)])
     )
   )
+  if (f["conv-ab"]) {
+    console.log()
+    console.log(
+      markdownTable(
+        ["conv (input shapes)", "tap GEMM µs/call", "ATen µs/call", "ATen / GEMM"],
+        [...ab.entries()]
+          .sort((x, y) => y[1].aten - x[1].aten)
+          .map(([k, r]) => [k, ((1000 * r.gemm) / r.calls).toFixed(0), ((1000 * r.aten) / r.calls).toFixed(0), (r.aten / r.gemm).toFixed(2)])
+      )
+    )
+  }
   optimizer.dispose()
   model.dispose()
 }

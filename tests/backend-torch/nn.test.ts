@@ -24,9 +24,9 @@ const label = (c: (typeof convCases)[number]) =>
   `x ${c[0].join("×")}, f ${c[1].join("×")}, stride ${c[2]}, pad ${JSON.stringify(c[3])}, dilation ${c[4]}`
 
 /**
- * Small outputs, where the shim convolves with one sgemm per filter tap (shim-conv.h; forward and input gradient up
- * to 4 output pixels, weight gradient up to 16): the 1×1 and 2×2 layers of ResNet18 with the ImageNet stem on 28×28
- * inputs, the 4×4 layer4 of the small stem, taps that only see padding, gathered taps.
+ * Small outputs, where the shim convolves with one sgemm per filter tap for some passes (shim-conv.h
+ * `use_tap_gemm`): the 1×1 and 2×2 layers of ResNet18 with the ImageNet stem on 28×28 inputs, the 4×4 layer4 of the
+ * small stem, taps that only see padding, partial and gathered taps.
  */
 const tinyConvCases: Array<[number[], number[], number, Pad, number]> = [
   [[3, 1, 1, 8], [3, 3, 8, 6], 1, "same", 1], // layer4: only the centre tap reaches the input, read pixel for pixel
@@ -38,15 +38,21 @@ const tinyConvCases: Array<[number[], number[], number, Pad, number]> = [
   [[2, 1, 2, 3], [2, 3, 3, 2], 1, "same", 1], // non-square
   [[2, 5, 5, 2], [3, 3, 2, 3], 3, "valid", 1], // stride 3
   [[2, 4, 4, 3], [3, 3, 3, 4], 1, "same", 1], // 4×4: oneDNN forward and input gradient, tap-GEMM weight gradient
-  [[2, 9, 9, 3], [3, 3, 3, 4], 2, "valid", 1] // 9×9 → 4×4 stride 2, the same split
+  [[2, 9, 9, 3], [3, 3, 3, 4], 2, "valid", 1], // 9×9 → 4×4 stride 2, the same split
+  [[2, 6, 6, 3], [3, 3, 3, 4], 2, "valid", 1], // 2×2 without padding: oneDNN forward, tap-GEMM gradients
+  [[2, 4, 4, 256], [3, 3, 256, 4], 1, "same", 1], // 4×4 with 256 input channels: tap-GEMM forward
+  [[2, 4, 4, 4], [3, 3, 4, 256], 1, "same", 1] // 4×4 with 256 output channels: tap-GEMM input gradient
 ]
+
+/** Sums of 2,304 float32 products (3×3×256) are compared to 1e-3, since the two backends add them in other orders. */
+const convRtol = (fs: number[]) => (fs[0]! * fs[1]! * Math.max(fs[2]!, fs[3]!) > 1000 ? 1e-3 : 1e-4)
 
 describe("tiny-output convolution (tap GEMM) matches cpu: forward, dx, dfilter", () => {
   for (const c of tinyConvCases) {
     const [xs, fs, stride, pad, dil] = c
     torchTest(label(c), () => {
       const inputs = () => [rand(xs, 1), rand(fs, 2, -0.5, 0.5)]
-      expectSame(valueAndGrads((x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, pad, "NHWC", dil), inputs))
+      expectSame(valueAndGrads((x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, pad, "NHWC", dil), inputs), convRtol(fs))
     })
   }
   torchTest("dilation 2 on a 2×2 input (forward only: tfjs has no dilated conv gradient)", () => {
@@ -66,7 +72,7 @@ describe("tiny-output convolution (tap GEMM) matches cpu: forward, dx, dfilter",
         for (const [xs, fs, stride, pad, dil] of [...convCases, ...tinyConvCases]) {
           const inputs = () => [rand(xs, 1), rand(fs, 2, -0.5, 0.5)]
           const conv = (x: tf.Tensor, f: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, pad, "NHWC", dil)
-          expectSame(dil === 1 ? valueAndGrads(conv, inputs) : () => conv(...(inputs() as [tf.Tensor, tf.Tensor])))
+          expectSame(dil === 1 ? valueAndGrads(conv, inputs) : () => conv(...(inputs() as [tf.Tensor, tf.Tensor])), convRtol(fs))
         }
       }
     } finally {

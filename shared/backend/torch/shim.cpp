@@ -414,7 +414,7 @@ const std::vector<Op>& ops() {
       OP("conv2d") {
         const Window w = Window::read(I);
         const bool dw = I[12], nchw = I[13];
-        if (use_tap_gemm(A, B, w, dw, nchw, ConvPass::kForward)) {
+        if (use_tap_gemm(A, B, w, dw, nchw, ConvPass::kForward, A.size(1), A.size(2), A.size(3), B.size(3))) {
           Tensor y = tap_conv_forward(A, B, w);
           if (HAS(2)) y = y + C;
           return activate(y, I[14], F[0], I[14] == kPrelu ? &ptr_at(0) : nullptr);
@@ -436,7 +436,7 @@ const std::vector<Op>& ops() {
         const Window w = Window::read(I);
         const bool dw = I[12], nchw = I[13];
         const int64_t n = I[15], h = I[16], wd = I[17], c = I[18];
-        if (use_tap_gemm(A, B, w, dw, nchw, ConvPass::kInputGrad) && A.dim() == 4 && A.size(0) == n && A.size(1) == w.oh && A.size(2) == w.ow) {
+        if (use_tap_gemm(A, B, w, dw, nchw, ConvPass::kInputGrad, h, wd, c, A.size(3)) && A.dim() == 4 && A.size(0) == n && A.size(1) == w.oh && A.size(2) == w.ow) {
           return tap_conv_backprop_input(A, B, w, n, h, wd, c);
         }
         const Tensor dy = fit_out(nchw ? A : nhwc_to_nchw(A), w);
@@ -455,7 +455,7 @@ const std::vector<Op>& ops() {
         const Window w = Window::read(I);
         const bool dw = I[12], nchw = I[13];
         const int64_t fh = I[19], fw = I[20], fi = I[21], fo = I[22];
-        if (use_tap_gemm(A, B, w, dw, nchw, ConvPass::kFilterGrad) && B.dim() == 4 && B.size(1) == w.oh && B.size(2) == w.ow && B.size(3) == fo) {
+        if (use_tap_gemm(A, B, w, dw, nchw, ConvPass::kFilterGrad, A.size(1), A.size(2), fi, fo) && B.dim() == 4 && B.size(1) == w.oh && B.size(2) == w.ow && B.size(3) == fo) {
           return tap_conv_backprop_filter(A, B, w, fo);
         }
         const Tensor x = nchw ? A : nhwc_to_nchw(A);
