@@ -36,9 +36,9 @@ export const resnetNobn = definePipeline({
   flags: {
     ...backendFlags,
     ...dataFlags,
-    // Sized for well under an hour on this machine's 2 cores with the torch backend (see README): the whole training
-    // and test sets, 3 epochs. On wasm (about 5× slower) use --subset 10000 --test-subset 2000.
-    ...trainFlags({ epochs: 3, quickEpochs: 1, subset: 0, quickSubset: 256, testSubset: 0, quickTestSubset: 200 }),
+    // Sized for about an hour on this machine's 2 cores with the torch backend (see README): the whole training and
+    // test sets, 5 epochs. On wasm (about 5× slower) use --subset 10000 --test-subset 2000 --epochs 3.
+    ...trainFlags({ epochs: 5, quickEpochs: 1, subset: 0, quickSubset: 256, testSubset: 0, quickTestSubset: 200 }),
     // 200, not LeNet's 25: ResNet18's deep layers have 1×1–4×4 maps and up to 1.2 M weights, and learned on 25 images
     // they fit those 25 and blow up elsewhere (measured: held-out activation variance 11,220 at layer4.1.conv2 with
     // 25, and the network diverged at its 2nd SGD step; with 200 it trains — see README).
