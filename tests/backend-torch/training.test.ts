@@ -119,14 +119,18 @@ describe("training on torch gives cpu's numbers", () => {
     expectSameTraining(() => createLeNet5({ inputShape: [28, 28, 1], classes: 10 }), [4, 28, 28, 1], 10, 2, 1e-4)
   })
   torchTest("conv → batch norm (training mode) → relu → maxpool → dense, batch 8, 3 SGD steps", () => {
+    // Seeded draws: with tfjs's unseeded default an occasional draw (about 1 run in 10) put a max-pool tie or a
+    // near-zero BN variance where float32 rounding exceeds 1e-4 on both backends alike.
     const make = () => {
       const input = tf.input({ shape: [8, 8, 2] })
-      let x = tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: "same", useBias: false }).apply(input) as tf.SymbolicTensor
+      const conv = { filters: 6, kernelSize: 3, padding: "same" as const, useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }
+      let x = tf.layers.conv2d(conv).apply(input) as tf.SymbolicTensor
       x = tf.layers.batchNormalization({ axis: -1, epsilon: 1e-5 }).apply(x) as tf.SymbolicTensor
       x = tf.layers.reLU().apply(x) as tf.SymbolicTensor
       x = tf.layers.maxPooling2d({ poolSize: 2 }).apply(x) as tf.SymbolicTensor
       x = tf.layers.flatten().apply(x) as tf.SymbolicTensor
-      return tf.model({ inputs: input, outputs: tf.layers.dense({ units: 4 }).apply(x) as tf.SymbolicTensor })
+      const dense = tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) })
+      return tf.model({ inputs: input, outputs: dense.apply(x) as tf.SymbolicTensor })
     }
     expectSameTraining(make, [8, 8, 8, 2], 4, 3, 1e-4)
   })
