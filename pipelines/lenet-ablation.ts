@@ -19,7 +19,7 @@ import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { Activation, ModelSpec } from "../shared/models/spec.ts"
 import { fashionMnistPlan, heuristicInit, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
-import { experimentTable, layerStatsTable, layerStatsVerdict } from "./lib/report.ts"
+import { experimentTable, layerStatsSections } from "./lib/report.ts"
 import { lwFlags, lwConfigFrom, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 
 const ablations = [
@@ -74,14 +74,7 @@ export const lenetAblation = definePipeline({
       "",
       "## Evidence: per-layer statistics on 500 held-out test images, after LW",
       "",
-      ...Object.entries(layerStats).flatMap(([id, stats]) => [
-        `### ${id}`,
-        "",
-        layerStatsTable(stats as never),
-        "",
-        layerStatsVerdict(stats as never),
-        ""
-      ])
+      ...layerStatsSections(layerStats as never)
     ].join("\n")
 })
 

@@ -18,7 +18,7 @@ import { lwPresets } from "../shared/lw/config.ts"
 import type { Activation, ModelSpec } from "../shared/models/spec.ts"
 import { fashionMnistPlan, heuristicInit, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
-import { experimentTable, layerStatsTable } from "./lib/report.ts"
+import { experimentTable, layerStatsSections } from "./lib/report.ts"
 
 const inits = ["LW", "Kaiming", "Xavier"] as const
 
@@ -81,7 +81,7 @@ export const lenetInitGrid = definePipeline({
       "",
       "## Evidence: per-layer statistics after LW, on 500 held-out test images",
       "",
-      ...Object.entries(layerStats).flatMap(([id, s]) => [`### ${id}`, "", layerStatsTable(s as never), ""])
+      ...layerStatsSections(layerStats as never)
     ].join("\n")
   }
 })

@@ -19,7 +19,7 @@ import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { heuristicInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
-import { experimentTable, layerStatsTable, layerStatsVerdict } from "./lib/report.ts"
+import { experimentTable, layerStatsSections } from "./lib/report.ts"
 
 const experimentsPlan = [
   { id: "LW (no BN)", init: "lw", batchNorm: false },
@@ -122,14 +122,7 @@ export const resnetNobn = definePipeline({
       "N(0, 0.1²) start has a gain of fanIn·0.01 (46 at layer4), and gradient descent never shrinks the part of it",
       "outside the span of the images a layer is learned on: compare the first two tables' deep layers.",
       "",
-      ...Object.entries(layerStats).flatMap(([id, stats]) => [
-        `### ${id}`,
-        "",
-        layerStatsTable(stats as never),
-        "",
-        layerStatsVerdict(stats as never),
-        ""
-      ])
+      ...layerStatsSections(layerStats as never)
     ].join("\n")
 })
 

@@ -64,3 +64,7 @@ export const layerStatsVerdict = (stats: ReadonlyArray<LayerStatsRow>): string =
       : ""
   ].join("\n")
 }
+
+/** One section per experiment: its per-layer table and what the numbers say (report lines). */
+export const layerStatsSections = (byExperiment: Readonly<Record<string, ReadonlyArray<LayerStatsRow>>>): string[] =>
+  Object.entries(byExperiment).flatMap(([id, stats]) => [`### ${id}`, "", layerStatsTable(stats), "", layerStatsVerdict(stats), ""])
