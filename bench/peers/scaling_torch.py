@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from train_throughput_torch import LeNet5, ResNet18, load_fmnist
+from train_throughput_torch import LeNet5, ResNet18, load_fmnist, sgd_stepper
 
 
 def mlp(depth, width, inputs=28 * 28, classes=10):
@@ -62,19 +62,7 @@ def main():
     torch.manual_seed(0)
     x, y = load_fmnist(a.data, a.samples)
     model = build(a)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    batches = max(1, a.samples // a.batch)
-    state = {"b": 0}
-
-    def step():
-        s = state["b"] * a.batch
-        xb, yb = x[s:s + a.batch], y[s:s + a.batch]
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xb), yb)
-        loss.backward()
-        opt.step()
-        loss.item()  # as lwi reads its loss back every step
-        state["b"] = (state["b"] + 1) % batches
+    step = sgd_stepper(model, x, y, a.batch)
 
     for _ in range(a.warmup):
         step()

@@ -76,6 +76,25 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+def sgd_stepper(model, x, y, batch):
+    """One SGD step (momentum 0.9, lr 0.01) on the next batch of x, y in order, cycling; the loss is read back."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    batches = max(1, x.shape[0] // batch)
+    state = {"b": 0}
+
+    def step():
+        s = state["b"] * batch
+        xb, yb = x[s:s + batch], y[s:s + batch]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        loss.item()  # as lwi reads its loss back every step
+        state["b"] = (state["b"] + 1) % batches
+
+    return step
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="lenet", choices=["lenet", "resnet18", "resnet18-imagenet"])
@@ -90,19 +109,7 @@ def main():
     torch.manual_seed(0)
     x, y = load_fmnist(a.data, a.samples)
     model = LeNet5() if a.model == "lenet" else ResNet18("imagenet" if a.model.endswith("imagenet") else "small")
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    batches = a.samples // a.batch
-    state = {"b": 0}
-
-    def step():
-        s = state["b"] * a.batch
-        xb, yb = x[s:s + a.batch], y[s:s + a.batch]
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xb), yb)
-        loss.backward()
-        opt.step()
-        loss.item()  # as lwi reads its loss back every step
-        state["b"] = (state["b"] + 1) % batches
+    step = sgd_stepper(model, x, y, a.batch)
 
     for _ in range(a.warmup):
         step()
