@@ -15,7 +15,7 @@ import { dirname, join } from "node:path"
 import { promisify } from "node:util"
 import { Data } from "effect"
 import { BadDataFile } from "../errors.ts"
-import { tempPathFor } from "./files.ts"
+import { commitTempFile, syncDirectory, tempPathFor } from "../atomic-write.ts"
 
 export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>
 
@@ -221,7 +221,7 @@ export const downloadFile = async (file: RemoteFile, dest: string, opts: Downloa
         reasons.push(`${url}: ${bad}`)
         continue
       }
-      await rename(tmp, dest)
+      await commitTempFile(tmp, dest)
       opts.log?.(`verified ${dest}`)
       return
     } catch (e) {
@@ -269,6 +269,7 @@ export const downloadArchive = async (
     await mkdir(targetDir, { recursive: true })
     try {
       await rename(top, join(targetDir, archive.topFolder))
+      await syncDirectory(targetDir)
     } catch (e) {
       throw new BadDataFile({
         file: join(targetDir, archive.topFolder),

@@ -1,10 +1,8 @@
 /**
- * File helpers shared by the loaders: read a data file (mapping I/O failures to BadDataFile), gunzip by content,
- * and write a file atomically (temp file in the same directory, then rename; the temp file is removed on failure).
+ * File helpers shared by the loaders: read a data file (mapping I/O failures to BadDataFile) and gunzip by content.
+ * Writes go through lwi's one atomic write, shared/atomic-write.ts.
  */
-import { randomBytes } from "node:crypto"
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises"
-import { dirname } from "node:path"
+import { readFile, stat } from "node:fs/promises"
 import { gunzipSync } from "node:zlib"
 import { BadDataFile } from "../errors.ts"
 
@@ -48,33 +46,5 @@ export const gunzipIfNeeded = (bytes: Uint8Array, file: string): Uint8Array => {
       problem: `gzip stream is corrupt or truncated (${e instanceof Error ? e.message : String(e)})`,
       fix: "delete the file and download it again"
     })
-  }
-}
-
-/** A unique sibling path for a temp file; `*.tmp` is git-ignored. */
-export const tempPathFor = (path: string): string => `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`
-
-/**
- * Writes `chunks` to `path` atomically: a reader sees either the old file (or none) or the complete new one, never
- * a half-written file. The data is fsync'ed before the rename. Creates the parent directory.
- */
-export const writeFileAtomic = async (path: string, chunks: ReadonlyArray<Uint8Array>): Promise<void> => {
-  await mkdir(dirname(path), { recursive: true })
-  const tmp = tempPathFor(path)
-  try {
-    const fh = await open(tmp, "w")
-    try {
-      for (const c of chunks) {
-        // A write may be short; loop until the chunk is all on disk.
-        for (let off = 0; off < c.length; ) off += (await fh.write(c, off, c.length - off)).bytesWritten
-      }
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, path)
-  } catch (e) {
-    await rm(tmp, { force: true })
-    throw e
   }
 }

@@ -14,7 +14,8 @@ import { extname, join, resolve } from "node:path"
 import sharp from "sharp"
 import { BadConfig, BadDataFile } from "../errors.ts"
 import { isDirectory, readDataFile } from "./files.ts"
-import { cacheFileFor, canonicalHash, readSetCache, writeSetCache } from "./set-cache.ts"
+import { canonicalJson, sha256Hex } from "../engine/hash.ts"
+import { cacheFileFor, readSetCache, writeSetCache } from "./set-cache.ts"
 import type { ImageSet } from "./types.ts"
 
 const IMAGE_EXTENSIONS = new Set([".jpeg", ".jpg", ".png", ".webp"])
@@ -180,7 +181,8 @@ export const loadImageFolder = async (root: string, opts: ImageFolderOptions): P
   const listing = await listImageFolder(root, opts.split)
   if (opts.cacheDir === undefined) return decodeAll(listing, opts)
   const stats = await Promise.all(listing.files.map((f) => stat(f.path)))
-  const key = canonicalHash({
+  // lwi's one canonical hash: NaN or a typed array in here is an error, never a key shared with `null`.
+  const key = sha256Hex(canonicalJson({
     format: "lwi-image-folder",
     version: 1,
     root: resolve(root),
@@ -190,7 +192,7 @@ export const loadImageFolder = async (root: string, opts: ImageFolderOptions): P
     channels: opts.channels ?? 3,
     classNames: listing.classNames,
     files: listing.files.map((f, i) => [f.path, f.label, stats[i]!.size, stats[i]!.mtimeMs])
-  })
+  }))
   const file = cacheFileFor(opts.cacheDir, key)
   const cached = await readSetCache(file, key)
   if (cached.kind === "hit") {

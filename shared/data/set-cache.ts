@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
-import { writeFileAtomic } from "./files.ts"
+import { writeFileAtomic } from "../atomic-write.ts"
 import type { ImageSet } from "./types.ts"
 
 const MAGIC = "LWISET01"
@@ -34,17 +34,6 @@ export type CacheRead =
   | { readonly kind: "hit"; readonly set: ImageSet }
   | { readonly kind: "absent" }
   | { readonly kind: "corrupt"; readonly reason: string }
-
-/** sha256 of JSON with object keys sorted at every level: the same value always gives the same key. */
-export const canonicalHash = (value: unknown): string => {
-  const canonical = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(canonical)
-      : v !== null && typeof v === "object"
-        ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
-        : v
-  return createHash("sha256").update(JSON.stringify(canonical(value))).digest("hex")
-}
 
 export const cacheFileFor = (cacheDir: string, key: string): string => join(cacheDir, `imageset-${key}.bin`)
 
