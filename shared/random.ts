@@ -1,8 +1,10 @@
 /**
- * The one seeded PRNG of lwi (data order, circles, sampling, initializers, LW starts).
+ * The one seeded PRNG of lwi (data order, circles, sampling, initializers, LW starts), and its one seed mixer.
  *
  * mulberry32: 32 bits of state, period 2^32, passes gjrand/PractRand far enough for shuffling and noise; not for
- * cryptography. The seed is first mixed with splitmix32 so that nearby seeds (0, 1, 2...) give unrelated streams.
+ * cryptography. Seeds go through splitmix32 so that nearby seeds (0, 1, 2...) give unrelated streams, and every
+ * child seed (a layer's draw, a split's part, an epoch's order) comes from `deriveSeed(seed, label)`, never from
+ * arithmetic on the seed (`seed + 1` for one purpose collides with the next seed for another).
  * The same seed gives the same stream on every machine and every run: it only uses 32-bit integer maths.
  */
 import { BadConfig } from "./errors.ts"
@@ -16,21 +18,29 @@ export interface Rng {
   readonly normal: () => number
 }
 
-/** splitmix32 finaliser: turns any 32-bit seed into a well-mixed state. */
-const mix32 = (x: number): number => {
+/** splitmix32's output function: lwi's one bijective 32-bit mixer (seeds the generator, derives child seeds). */
+export const splitmix32 = (x: number): number => {
   let z = (x + 0x9e3779b9) | 0
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b)
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35)
-  return (z ^ (z >>> 16)) >>> 0
+  z = Math.imul(z ^ (z >>> 16), 0x21f0aaad)
+  z = Math.imul(z ^ (z >>> 15), 0x735a2d97)
+  return (z ^ (z >>> 15)) >>> 0
 }
 
-/** `seed` must be a safe integer (negative is fine); anything else is a config error, not silently rounded. */
-export const createRng = (seed: number): Rng => {
+/**
+ * Any safe integer seed (negative is fine) as 32 well-mixed bits: the high 32 bits are mixed before they meet the
+ * low ones, so seeds above 2^32 differ from small seeds (1 and 2^32 do not collide). Anything else is a BadConfig,
+ * not silently rounded.
+ */
+const seedBits = (seed: number): number => {
   if (!Number.isSafeInteger(seed)) {
     throw new BadConfig({ field: "seed", value: String(seed), expected: "a safe integer" })
   }
-  // Fold the high bits in so seeds above 2^32 still differ.
-  let state = mix32((seed | 0) ^ Math.floor(seed / 0x100000000))
+  return splitmix32(splitmix32(Math.floor(seed / 0x100000000)) ^ (seed | 0))
+}
+
+/** `seed` must be a safe integer (negative is fine); anything else is a BadConfig. */
+export const createRng = (seed: number): Rng => {
+  let state = seedBits(seed)
   const next = (): number => {
     state = (state + 0x6d2b79f5) | 0
     let t = Math.imul(state ^ (state >>> 15), 1 | state)
@@ -71,14 +81,6 @@ export const permutation = (n: number, rng: Rng): Uint32Array => {
   return shuffleInPlace(p, rng)
 }
 
-/** splitmix32's output function: a bijective 32-bit mixer (used to seed and to derive seeds). */
-export const splitmix32 = (x: number): number => {
-  let z = (x + 0x9e3779b9) | 0
-  z = Math.imul(z ^ (z >>> 16), 0x21f0aaad)
-  z = Math.imul(z ^ (z >>> 15), 0x735a2d97)
-  return (z ^ (z >>> 15)) >>> 0
-}
-
 /** FNV-1a of a string: a stable 32-bit hash, for deriving per-layer seeds from names. */
 const fnv1a = (s: string): number => {
   let h = 0x811c9dc5
@@ -87,7 +89,7 @@ const fnv1a = (s: string): number => {
 }
 
 /**
- * A child seed for `label` (e.g. a layer name). Keyed by name, not position, so adding a layer leaves the other
- * layers' draws unchanged.
+ * A child seed in [0, 2^32) for `label` (a layer name, "split/val", "epoch/3"...). Keyed by name, not position, so
+ * adding a layer (or a use) leaves the other draws unchanged. `seed` is any safe integer; anything else is a BadConfig.
  */
-export const deriveSeed = (seed: number, label: string): number => splitmix32(splitmix32(seed) ^ fnv1a(label))
+export const deriveSeed = (seed: number, label: string): number => splitmix32(seedBits(seed) ^ fnv1a(label))

@@ -4,7 +4,7 @@
  * (the result never aliases the input's arrays).
  */
 import { BadConfig } from "../errors.ts"
-import { createRng, permutation, shuffleInPlace, type Rng } from "./random.ts"
+import { createRng, deriveSeed, permutation, shuffleInPlace, type Rng } from "./random.ts"
 import { sampleSize, type Amount, type ImageSet, type Inputs } from "./types.ts"
 
 /** The samples at `indices`, in that order. */
@@ -134,14 +134,13 @@ export interface SplitSets {
  */
 export const splitSet = (set: ImageSet, opts: SplitOptions): SplitSets => {
   const all = Uint32Array.from({ length: set.n }, (_, i) => i)
-  const rng = createRng(opts.seed)
   const used = new Uint8Array(set.n)
   const draw = (amount: Amount, field: string): Uint32Array => {
     const pool = all.filter((i) => used[i] === 0)
     const wanted = "fraction" in amount ? resolveAmount(amount, set.n, field) : amount.count
     const k = resolveAmount({ count: wanted }, pool.length, field)
-    // Each part gets its own sub-seed so adding a test part does not change the val part.
-    const idx = sampleIndices(set, { amount: { count: k }, seed: Math.floor(rng.next() * 2 ** 32), balanced: opts.balanced ?? false, pool })
+    // Each part gets its own child seed, so adding a test part does not change the val part.
+    const idx = sampleIndices(set, { amount: { count: k }, seed: deriveSeed(opts.seed, `split/${field}`), balanced: opts.balanced ?? false, pool })
     for (const i of idx) used[i] = 1
     return idx.sort()
   }
