@@ -9,7 +9,7 @@ import { writeWeights } from "../shared/train/weights.ts"
 
 export const evaluate = defineStep({
   name: "evaluate",
-  version: 1,
+  code: import.meta.url,
   input: Schema.Struct({ model: ModelSpec, weights: WeightsRef, data: DatasetRef, backend: Schema.String }),
   output: Schema.Struct({
     accuracy: Schema.Number,

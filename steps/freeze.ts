@@ -13,7 +13,7 @@ import { LayerStatsSchema } from "./learn-layer-init.ts"
 
 export const freeze = defineStep({
   name: "freeze",
-  version: 1,
+  code: import.meta.url,
   input: Schema.Struct({ model: ModelSpec, state: WeightsRef, heldOut: DatasetRef, backend: Schema.String }),
   output: Schema.Struct({
     weights: WeightsRef,

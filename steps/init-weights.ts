@@ -12,7 +12,7 @@ const classifierOf = (model: tf.LayersModel) => learnableLayers(model).find((l) 
 
 export const initWeights = defineStep({
   name: "init-weights",
-  version: 1,
+  code: import.meta.url,
   input: Schema.Struct({
     model: ModelSpec,
     init: InitConfigSchema,

@@ -5,37 +5,12 @@
  */
 import { Effect, Schema } from "effect"
 import { defineStep } from "../shared/engine/step.ts"
-import { InitConfigSchema } from "../shared/init/schema.ts"
-import type { LwConfig } from "../shared/lw/config.ts"
+import { LwConfigSchema } from "../shared/lw/config.ts"
 import { learnOneLayer } from "../shared/lw/greedy.ts"
 import { ModelSpec } from "../shared/models/spec.ts"
 import { getLayerWeights } from "../shared/models/weights.ts"
 import { DatasetRef, PositiveInt, WeightsRef, getDataset, getWeights, putWeights } from "../shared/schemas.ts"
 import { finite, finiteStats, withModelOnBatch } from "../shared/train/tensors.ts"
-
-const Site = Schema.Literals(["output", "activation", "off"])
-
-/** Every knob of LW (shared/lw/config.ts documents each default and where it comes from). */
-export const LwConfigSchema: Schema.Codec<LwConfig, any> = Schema.Struct({
-  meanAt: Site,
-  varianceAt: Site,
-  meanTarget: Schema.Number,
-  varianceTarget: Schema.Number,
-  alpha: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
-  alphaScales: Schema.Literals(["mean", "variance"]),
-  scope: Schema.Literals(["tensor", "channel"]),
-  unbiasedVariance: Schema.Boolean,
-  init: InitConfigSchema,
-  optimizer: Schema.Literals(["sgd", "adam"]),
-  lr: Schema.Number.check(Schema.isGreaterThan(0)),
-  momentum: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
-  decayFactor: Schema.Number.check(Schema.isGreaterThan(0)),
-  decayEvery: PositiveInt,
-  maxEpochs: PositiveInt,
-  batchSize: Schema.Union([Schema.Literal("all"), PositiveInt]),
-  convergence: Schema.Struct({ window: PositiveInt, tolerance: Schema.Number, threshold: Schema.Number }),
-  pendingPartner: Schema.Literals(["zero", "current"])
-}) as unknown as Schema.Codec<LwConfig, any>
 
 /** Statistics that may be NaN/Inf after a divergence: JSON carries those as null. */
 const Stat = Schema.NullOr(Schema.Number)
@@ -48,7 +23,7 @@ export const LayerStatsSchema = Schema.Struct({
 
 export const learnLayerInit = defineStep({
   name: "learn-layer-init",
-  version: 1,
+  code: import.meta.url,
   input: Schema.Struct({
     model: ModelSpec,
     /** The whole model's weights: layers below `layer` learned, the rest as initialized. */

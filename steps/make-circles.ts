@@ -6,7 +6,7 @@ import { DatasetRef, NonNegative, putDataset } from "../shared/schemas.ts"
 
 export const makeCircles = defineStep({
   name: "make-circles",
-  version: 1,
+  code: import.meta.url,
   input: Schema.Struct({
     n: Schema.Int.check(Schema.isGreaterThanOrEqualTo(2)),
     noise: NonNegative,

@@ -22,7 +22,7 @@ export const Amount = Schema.Union([
 
 export const prepareDataset = defineStep({
   name: "prepare-dataset",
-  version: 1,
+  code: import.meta.url,
   input: Schema.Struct({
     dataset: Schema.Literals(DATASET_NAMES),
     /** The folder `locateDataset` found, and a fingerprint of its files (see shared/data/fingerprint.ts). */

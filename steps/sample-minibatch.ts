@@ -12,7 +12,7 @@ import { Amount } from "./prepare-dataset.ts"
 
 export const sampleMinibatch = defineStep({
   name: "sample-minibatch",
-  version: 1,
+  code: import.meta.url,
   input: Schema.Struct({
     data: DatasetRef,
     amount: Amount,

@@ -68,7 +68,7 @@ const breathe = Effect.promise(() => new Promise<void>((resolve) => setImmediate
 
 export const train = defineStep({
   name: "train",
-  version: 1,
+  code: import.meta.url,
   input: Schema.Struct({
     model: ModelSpec,
     initial: WeightsRef,

@@ -15,7 +15,7 @@ import { readWeights, writeWeights } from "../shared/train/weights.ts"
 
 export const transfer = defineStep({
   name: "transfer",
-  version: 1,
+  code: import.meta.url,
   input: Schema.Struct({
     from: WeightsRef,
     to: ModelSpec,

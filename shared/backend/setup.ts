@@ -4,6 +4,7 @@ import { Effect } from "effect"
 import type { FlagDefs } from "../engine/flags.ts"
 import { Reporter } from "../engine/reporter.ts"
 import { attempt } from "../errors.ts"
+import { tensorEnvironment } from "./fingerprint.ts"
 import { backendNames, selectBackend } from "./select.ts"
 
 export const backendFlags = {
@@ -17,7 +18,7 @@ export const backendFlags = {
   threads: { kind: "int", default: 0, check: "number.integer >= 0", doc: "intra-op threads (0 = the backend's default)" }
 } as const satisfies FlagDefs
 
-/** Selects and initializes the backend; its name goes into results.json. */
+/** Selects and initializes the backend; its name goes into results.json, its build into tensor steps' keys. */
 export const setupBackend = (config: { backend: string; threads: number }) =>
   Effect.gen(function* () {
     const reporter = yield* Reporter
@@ -29,5 +30,7 @@ export const setupBackend = (config: { backend: string; threads: number }) =>
         log: reporter.line
       })
     )
-    return { backend: choice.name }
+    // The thread count the backend actually runs with (torch: ATen's default when --threads is 0).
+    const threads = choice.name === "torch" ? (yield* Effect.promise(() => import("./torch/backend.ts"))).torchNative()?.threads() : undefined
+    return { facts: { backend: choice.name }, environment: { ...tensorEnvironment(threads ?? (config.threads || undefined)) } }
   })

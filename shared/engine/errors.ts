@@ -31,3 +31,16 @@ export class MissingArtifact extends Schema.TaggedError<MissingArtifact>()("Miss
     return `artifact ${this.hash.slice(0, 12)} is not in the store`
   }
 }
+
+/**
+ * A step whose code uses tensors ran before the pipeline set up its backend: its key would not say which backend
+ * build computed it, so it is refused rather than cached under an incomplete key.
+ */
+export class MissingEnvironment extends Schema.TaggedError<MissingEnvironment>()("MissingEnvironment", {
+  step: Schema.String
+}) {
+  override get message() {
+    return `step "${this.step}" uses tensors, but no tensor environment is set: set up the backend first ` +
+      `(a pipeline's setup: setupBackend from shared/backend/setup.ts; in code, makeRunner({ environment: tensorEnvironment(...) }))`
+  }
+}

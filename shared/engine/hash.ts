@@ -52,6 +52,9 @@ const write = (v: unknown, out: string[], path: string): void => {
 
 export const sha256Hex = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex")
 
-/** The cache key of a step run: what the step is, which version of its code, and its canonical encoded input. */
-export const stepKey = (name: string, version: number, encodedInput: unknown): string =>
-  sha256Hex(canonicalJson({ step: name, version, input: encodedInput }))
+/**
+ * The cache key of a step run: what the step is, what its result depends on besides its input (its code hash, the
+ * runtime, the tensor environment: shared/engine/runner.ts), and its canonical encoded input.
+ */
+export const stepKey = (name: string, context: Readonly<Record<string, unknown>>, encodedInput: unknown): string =>
+  sha256Hex(canonicalJson({ step: name, ...context, input: encodedInput }))

@@ -14,6 +14,7 @@ import type { Pipeline, PipelineConfig } from "./pipeline.ts"
 import { Reporter, type ReporterShape, makeConsoleReporter } from "./reporter.ts"
 import { Runner, type StepRecord, makeRunner } from "./runner.ts"
 import { Store, type StoreShape, makeDiskStore, writeFileAtomic } from "./store.ts"
+import { codeProvenance } from "./provenance.ts"
 import { renderReport } from "./report.ts"
 
 export interface RunResult {
@@ -55,7 +56,8 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
   const t0 = performance.now()
 
   const program = Effect.gen(function* () {
-    const facts = pipeline.setup ? yield* pipeline.setup(config) : {}
+    const setup = pipeline.setup ? yield* pipeline.setup(config) : { facts: {} }
+    runner.environment = setup.environment
     const own = yield* pipeline.run(config)
     const seconds = (performance.now() - t0) / 1000
     const results = {
@@ -63,10 +65,12 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
       seed: config.seed,
       quick: config.quick,
       backend: "none",
-      ...facts,
+      ...setup.facts,
       startedAt: started.toISOString(),
       seconds,
       machine: machine(),
+      code: codeProvenance(),
+      environment: setup.environment ?? null,
       cache: store.location,
       steps: runner.records.map((r: StepRecord) => ({ ...r })),
       ...own

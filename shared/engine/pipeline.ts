@@ -24,13 +24,19 @@ export interface Pipeline<F extends FlagDefs, Out extends Record<string, unknown
   readonly description: string
   readonly flags: F
   /**
-   * Facts about the environment to record in results.json (e.g. `{ backend: "wasm" }`), set up before any step runs.
+   * Sets up what steps run on (e.g. the tensor backend) before any step runs. Its `facts` go into results.json
+   * (e.g. `{ backend: "wasm" }`); its `environment` into the cache key of every tensor step and into results.json.
    * A pipeline without tensors needs none.
    */
-  readonly setup?: (config: PipelineConfig<F>) => Effect.Effect<Record<string, string | number | boolean>, E, Reporter>
+  readonly setup?: (config: PipelineConfig<F>) => Effect.Effect<SetupResult, E, Reporter>
   readonly run: (config: PipelineConfig<F>) => Effect.Effect<Out, E, EngineServices>
   /** The pipeline's own section of report.md (markdown). */
   readonly report?: (out: Out, config: PipelineConfig<F>) => string
+}
+
+export interface SetupResult {
+  readonly facts: Readonly<Record<string, string | number | boolean>>
+  readonly environment?: Readonly<Record<string, unknown>>
 }
 
 export const definePipeline = <F extends FlagDefs, Out extends Record<string, unknown>, E = never>(

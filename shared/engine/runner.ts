@@ -1,13 +1,19 @@
 /**
  * The runner executes steps with caching. For a step and its input:
- *   key = sha256(canonical JSON of { step name, step version, encoded input })
- * (input artifacts are refs by content hash, so their content is in the key). A cached entry is decoded and validated
- * against the step's output Schema and its artifacts verified; anything wrong is warned about, discarded and
- * recomputed. Within one run the same key runs once even when several variants ask for it (shared upstream steps).
+ *   key = sha256(canonical JSON of { step name, code hash, runtime, tensor environment?, encoded input })
+ * where the code hash covers the step's module and every project file it imports (shared/engine/code.ts), the
+ * runtime is Bun's version, and the tensor environment (backend build, library versions; set by the pipeline's
+ * setup) is included for steps whose code imports tfjs. Input artifacts are refs by content hash, so their content is
+ * in the key too: a downstream step whose inputs come out byte-identical stays cached (early cut-off). The input is
+ * encoded strictly (an excess property is an error), so a field can never silently fall out of a key.
+ * A cached entry is decoded and validated against the step's output Schema and its artifacts verified; anything
+ * wrong is warned about, discarded and recomputed. Within one run the same key runs once even when several variants
+ * ask for it (shared upstream steps).
  */
 import { Context, Deferred, Effect, Exit, Layer, Schema } from "effect"
-import { InvalidStepData, type StoreError } from "./errors.ts"
+import { InvalidStepData, MissingEnvironment, type StoreError } from "./errors.ts"
 import { artifactHashes } from "./artifacts.ts"
+import { type CodeFingerprint, type CodeHasher, makeCodeHasher } from "./code.ts"
 import { stepKey } from "./hash.ts"
 import { Reporter } from "./reporter.ts"
 import type { Checkpoint, Step, StepContext } from "./step.ts"
@@ -25,10 +31,19 @@ export interface StepRecord {
 export interface RunnerOptions {
   /** Ignore cached outputs and checkpoints (results are still written, so the next run hits them). */
   readonly fresh: boolean
+  /**
+   * What can change a tensor step's numbers besides its code and input (shared/backend/fingerprint.ts); part of the
+   * key of every step whose code imports tfjs. Set once the backend is chosen (a pipeline's setup).
+   */
+  readonly environment?: Readonly<Record<string, unknown>>
+  /** Code fingerprints; one per process by default. */
+  readonly code?: CodeHasher
 }
 
 export interface RunnerShape {
   readonly options: RunnerOptions
+  environment: Readonly<Record<string, unknown>> | undefined
+  readonly code: CodeHasher
   /** Steps in the order they finished. */
   readonly records: StepRecord[]
   readonly inflight: Map<string, Deferred.Deferred<unknown, unknown>>
@@ -36,7 +51,22 @@ export interface RunnerShape {
 
 export class Runner extends Context.Service<Runner, RunnerShape>()("lwi/engine/Runner") {}
 
-export const makeRunner = (options: RunnerOptions): RunnerShape => ({ options, records: [], inflight: new Map() })
+export const makeRunner = (options: RunnerOptions): RunnerShape => ({
+  options,
+  environment: options.environment,
+  code: options.code ?? sharedHasher(),
+  records: [],
+  inflight: new Map()
+})
+
+let hasher: CodeHasher | undefined
+/** Code is fixed for the life of a process, so its fingerprints are computed once and shared by every runner. */
+const sharedHasher = () => (hasher ??= makeCodeHasher())
+
+/** A step's code uses tensors when it reaches a tfjs package: its numbers then depend on the tensor environment. */
+export const usesTensors = (code: CodeFingerprint) => Object.keys(code.packages).some((p) => p.startsWith("@tensorflow/"))
+
+const runtime = () => (typeof Bun !== "undefined" ? `bun ${Bun.version}` : `node ${process.version}`)
 export const runnerLayer = (options: RunnerOptions) => Layer.sync(Runner, () => makeRunner(options))
 
 const short = (key: string) => key.slice(0, 10)
@@ -44,32 +74,57 @@ const short = (key: string) => key.slice(0, 10)
 const schemaIssue = (step: string, direction: "input" | "output") => (e: Schema.SchemaError) =>
   new InvalidStepData({ step, direction, issue: e.message })
 
-/** Computes a step's cache key for an input (validating the input against the step's Schema). */
+/** What a step's key is made of besides its input: its code, the runtime and (tensor steps) the environment. */
+export const keyContext = <I, O, E, R>(step: Step<I, O, E, R>) =>
+  Effect.gen(function* () {
+    const runner = yield* Runner
+    const code = yield* Effect.try({
+      try: () => runner.code.fingerprint(step.code),
+      catch: (e) => new InvalidStepData({ step: step.name, direction: "input", issue: `its code: ${(e as Error).message}` })
+    })
+    if (!usesTensors(code)) return { code: code.hash, runtime: runtime() }
+    if (runner.environment === undefined) return yield* new MissingEnvironment({ step: step.name })
+    return { code: code.hash, runtime: runtime(), environment: runner.environment }
+  })
+
+/**
+ * Computes a step's cache key for an input, validating the input against the step's Schema strictly: a property the
+ * Schema does not declare is an error, never silently dropped from the key.
+ */
 export const keyOf = <I, O, E, R>(step: Step<I, O, E, R>, input: I) =>
-  Schema.encodeUnknownEffect(step.input)(input).pipe(
-    Effect.mapError(schemaIssue(step.name, "input")),
-    Effect.map((encoded) => ({ encoded, key: stepKey(step.name, step.version, encoded) }))
-  )
+  Effect.gen(function* () {
+    const context = yield* keyContext(step)
+    const encoded = yield* Schema.encodeUnknownEffect(step.input)(input, { onExcessProperty: "error" }).pipe(
+      Effect.mapError(schemaIssue(step.name, "input"))
+    )
+    return { encoded, context, key: stepKey(step.name, context, encoded) }
+  })
 
 /** Runs `step` on `input` through the cache. */
 export const runStep = <I, O, E, R>(
   step: Step<I, O, E, R>,
   input: I
-): Effect.Effect<O, E | InvalidStepData | StoreError, R | Runner | Store | Reporter> =>
+): Effect.Effect<O, E | InvalidStepData | MissingEnvironment | StoreError, R | Runner | Store | Reporter> =>
   Effect.gen(function* () {
     const runner = yield* Runner
-    const { encoded, key } = yield* keyOf(step, input)
+    const { encoded, context, key } = yield* keyOf(step, input)
     const pending = runner.inflight.get(key)
     if (pending) return (yield* (Deferred.await(pending) as Effect.Effect<O, E | InvalidStepData | StoreError>))
     const deferred = yield* Deferred.make<unknown, unknown>()
     runner.inflight.set(key, deferred)
-    const exit = yield* Effect.exit(execute(step, encoded, key, runner))
+    const exit = yield* Effect.exit(execute(step, encoded, context, key, runner))
     yield* Deferred.done(deferred, exit as Exit.Exit<unknown, unknown>)
     if (Exit.isFailure(exit)) runner.inflight.delete(key)
     return yield* exit
-  }) as Effect.Effect<O, E | InvalidStepData | StoreError, R | Runner | Store | Reporter>
+  }) as Effect.Effect<O, E | InvalidStepData | MissingEnvironment | StoreError, R | Runner | Store | Reporter>
 
-const execute = <I, O, E, R>(step: Step<I, O, E, R>, encodedInput: unknown, key: string, runner: RunnerShape) =>
+const execute = <I, O, E, R>(
+  step: Step<I, O, E, R>,
+  encodedInput: unknown,
+  context: Readonly<Record<string, unknown>>,
+  key: string,
+  runner: RunnerShape
+) =>
   Effect.gen(function* () {
     const store = yield* Store
     const reporter = yield* Reporter
@@ -122,7 +177,7 @@ const execute = <I, O, E, R>(step: Step<I, O, E, R>, encodedInput: unknown, key:
     const encodedOutput = yield* Schema.encodeEffect(step.output)(output).pipe(
       Effect.mapError(schemaIssue(step.name, "output"))
     )
-    yield* store.putEntry("steps", key, { step: step.name, version: step.version, output: encodedOutput })
+    yield* store.putEntry("steps", key, { step: step.name, ...context, output: encodedOutput })
     yield* store.deleteEntry("checkpoints", key)
     const seconds = (performance.now() - started) / 1000
     runner.records.push({ name: step.name, key, cached: false, seconds, resumed })

@@ -3,7 +3,9 @@
  * around plain functions. Inputs and outputs are plain data plus `ArtifactRef`s (content hashes) — never live
  * tensors — so they can be hashed into a cache key and stored.
  *
- * Bump `version` whenever the step's code changes what it computes: the version is part of the cache key.
+ * There is no version to bump: the cache key covers the step's code (its module, `code`, and every project file it
+ * imports, transitively: shared/engine/code.ts) and, for steps whose code uses tensors, the tensor environment
+ * (backend build, library versions: the runner's `environment`).
  */
 import { Effect, Schema } from "effect"
 import type { StoreError } from "./errors.ts"
@@ -24,7 +26,8 @@ export interface StepContext {
 
 export interface Step<I, O, E = never, R = never> {
   readonly name: string
-  readonly version: number
+  /** The module that defines the step: always `import.meta.url`. Its code and everything it imports is in the key. */
+  readonly code: string
   readonly input: Schema.Codec<I, any>
   readonly output: Schema.Codec<O, any>
   readonly run: (input: I, ctx: StepContext) => Effect.Effect<O, E, R>
@@ -33,5 +36,5 @@ export interface Step<I, O, E = never, R = never> {
 export type StepInput<S> = S extends Step<infer I, any, any, any> ? I : never
 export type StepOutput<S> = S extends Step<any, infer O, any, any> ? O : never
 
-/** Identity, for inference: `export const train = defineStep({ name: "train", version: 1, ... })`. */
+/** Identity, for inference: `export const train = defineStep({ name: "train", code: import.meta.url, ... })`. */
 export const defineStep = <I, O, E = never, R = never>(step: Step<I, O, E, R>): Step<I, O, E, R> => step

@@ -10,9 +10,17 @@ export interface Engine {
   readonly reporter: ReporterShape
 }
 
-export const makeEngine = (parts: Partial<Engine> & { fresh?: boolean } = {}): Engine => ({
+/**
+ * `environment`: the tensor environment, required by steps whose code uses tensors (in tests:
+ * `tensorEnvironment(undefined)` from shared/backend/fingerprint.ts, after choosing the backend).
+ */
+export const makeEngine = (
+  parts: Partial<Engine> & { fresh?: boolean; environment?: Readonly<Record<string, unknown>> } = {}
+): Engine => ({
   store: parts.store ?? makeMemoryStore(),
-  runner: parts.runner ?? makeRunner({ fresh: parts.fresh ?? false }),
+  runner:
+    parts.runner ??
+    makeRunner({ fresh: parts.fresh ?? false, ...(parts.environment ? { environment: parts.environment } : {}) }),
   reporter: parts.reporter ?? makeRecordingReporter().reporter
 })
 

@@ -19,23 +19,12 @@
  */
 import { fans, gain, type KernelShape, type Nonlinearity } from "./fans.ts"
 import { orthogonalKernel } from "./orthogonal.ts"
+import { type BaseInitConfigSchema, type InitConfigSchema } from "./schema.ts"
 import { createRng, gamma, normalArray, normalCdf, truncatedNormalArray, uniformArray, type Rng, type Truncation } from "./random.ts"
 
-/** Initializers that only need a shape (and, for Fixup, the layer's place in a residual net). */
-export type BaseInitConfig =
-  | { readonly name: "heuristic" }
-  | { readonly name: "xavierUniform"; readonly gain: number }
-  | { readonly name: "xavierNormal"; readonly gain: number }
-  | { readonly name: "kaimingUniform"; readonly nonlinearity: Nonlinearity; readonly negativeSlope: number }
-  | { readonly name: "kaimingNormal"; readonly nonlinearity: Nonlinearity; readonly negativeSlope: number }
-  | { readonly name: "orthogonal"; readonly gain: number }
-  | { readonly name: "random" }
-  | { readonly name: "normal"; readonly mean: number; readonly std: number; readonly truncation?: Truncation }
-
-export type InitConfig =
-  | BaseInitConfig
-  | { readonly name: "enhanced"; readonly base: BaseInitConfig }
-  | { readonly name: "fixup"; readonly base: BaseInitConfig }
+/** Initializers that only need a shape (and, for Fixup, the layer's place in a residual net): see ./schema.ts. */
+export type BaseInitConfig = typeof BaseInitConfigSchema.Type
+export type InitConfig = typeof InitConfigSchema.Type
 
 export type InitName = InitConfig["name"]
 export type InitConfigOf<K extends InitName> = Extract<InitConfig, { readonly name: K }>

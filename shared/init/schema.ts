@@ -1,6 +1,8 @@
-/** Schema of `InitConfig` (shared/init/initializers.ts), so step inputs can carry an initializer as data. */
+/**
+ * Schema of an initializer's config, so step inputs can carry one as data. It is the source of truth: `InitConfig`
+ * (shared/init/initializers.ts) is derived from it, so the two cannot drift and no field falls out of a key.
+ */
 import { Schema } from "effect"
-import type { InitConfig } from "./initializers.ts"
 
 const Nonlinearity = Schema.Literals(["linear", "sigmoid", "tanh", "relu", "leakyRelu"])
 const Truncation = Schema.Struct({
@@ -9,7 +11,7 @@ const Truncation = Schema.Struct({
   method: Schema.Literals(["resample", "clip"])
 })
 
-const Base = Schema.Union([
+export const BaseInitConfigSchema = Schema.Union([
   Schema.Struct({ name: Schema.Literal("heuristic") }),
   Schema.Struct({ name: Schema.Literal("xavierUniform"), gain: Schema.Number }),
   Schema.Struct({ name: Schema.Literal("xavierNormal"), gain: Schema.Number }),
@@ -25,8 +27,8 @@ const Base = Schema.Union([
   })
 ])
 
-export const InitConfigSchema: Schema.Codec<InitConfig, any> = Schema.Union([
-  Base,
-  Schema.Struct({ name: Schema.Literal("enhanced"), base: Base }),
-  Schema.Struct({ name: Schema.Literal("fixup"), base: Base })
-]) as unknown as Schema.Codec<InitConfig, any>
+export const InitConfigSchema = Schema.Union([
+  BaseInitConfigSchema,
+  Schema.Struct({ name: Schema.Literal("enhanced"), base: BaseInitConfigSchema }),
+  Schema.Struct({ name: Schema.Literal("fixup"), base: BaseInitConfigSchema })
+])

@@ -42,58 +42,67 @@
  *          for all 20 convs). Adam reaches them on the batch too but does not stay in the inputs' span (its
  *          per-coordinate scaling), and held-out variance drifts to 1.6 in layer3–4.
  */
-import { defaultInitConfigs, lwStart, type InitConfig } from "../init/initializers.ts"
+import { Schema } from "effect"
+import { defaultInitConfigs, lwStart } from "../init/initializers.ts"
+import { InitConfigSchema } from "../init/schema.ts"
 import { lrAt } from "../train/optim.ts"
 
 /** Where a statistic is taken: the layer's output (pre-activation) or its activation's output; "off" drops it. */
-export type Site = "output" | "activation"
-export type TermSite = Site | "off"
+const SiteSchema = Schema.Literals(["output", "activation"])
+const TermSiteSchema = Schema.Literals(["output", "activation", "off"])
+export type Site = typeof SiteSchema.Type
+export type TermSite = typeof TermSiteSchema.Type
 
-export interface Convergence {
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+
+export const ConvergenceSchema = Schema.Struct({
   /** Compare each loss with its value `window` epochs earlier. */
-  readonly window: number
+  window: PositiveInt,
   /** A loss whose change over the window is below this (absolute) has plateaued. */
-  readonly tolerance: number
+  tolerance: Schema.Number,
   /** A loss below this has converged outright (1e-3: |mean| < 0.032 and |var − 1| < 0.032). */
-  readonly threshold: number
-}
+  threshold: Schema.Number
+})
+export type Convergence = typeof ConvergenceSchema.Type
 
-export interface LwConfig {
-  readonly meanAt: TermSite
-  readonly varianceAt: TermSite
-  readonly meanTarget: number
-  readonly varianceTarget: number
+/** Every knob of LW: the Schema is the source of truth, the type is derived from it (steps carry it in their key). */
+export const LwConfigSchema = Schema.Struct({
+  meanAt: TermSiteSchema,
+  varianceAt: TermSiteSchema,
+  meanTarget: Schema.Number,
+  varianceTarget: Schema.Number,
   /** Weight of one of the two terms. */
-  readonly alpha: number
-  readonly alphaScales: "mean" | "variance"
-  readonly scope: "tensor" | "channel"
+  alpha: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
+  alphaScales: Schema.Literals(["mean", "variance"]),
+  scope: Schema.Literals(["tensor", "channel"]),
   /** Variance with N − 1 (true) or N (false) in the denominator. */
-  readonly unbiasedVariance: boolean
+  unbiasedVariance: Schema.Boolean,
   /** The kernel's starting draw (the bias starts at 0). */
-  readonly init: InitConfig
+  init: InitConfigSchema,
   /** "sgd" (the thesis; with `momentum`) or "adam" (Kingma & Ba's β1 0.9, β2 0.999). */
-  readonly optimizer: "sgd" | "adam"
-  readonly lr: number
+  optimizer: Schema.Literals(["sgd", "adam"]),
+  lr: Schema.Number.check(Schema.isGreaterThan(0)),
   /** SGD momentum (ignored by Adam). */
-  readonly momentum: number
+  momentum: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
   /** Step decay: lr · decayFactor^⌊epoch / decayEvery⌋. */
-  readonly decayFactor: number
-  readonly decayEvery: number
-  readonly maxEpochs: number
+  decayFactor: Schema.Number.check(Schema.isGreaterThan(0)),
+  decayEvery: PositiveInt,
+  maxEpochs: PositiveInt,
   /**
    * "all": an epoch is ONE gradient step on the whole fixed mini-batch. A number splits the mini-batch into
    * consecutive chunks of that many samples (fixed order, no shuffling) and an epoch is one step per chunk.
    */
-  readonly batchSize: "all" | number
-  readonly convergence: Convergence
+  batchSize: Schema.Union([Schema.Literal("all"), PositiveInt]),
+  convergence: ConvergenceSchema,
   /**
    * A layer whose activation comes after a residual add, when the add's other input still depends on layers not
    * learned yet (a downsample conv: its partner is the block's branch, learned after it). "zero": leave the
    * partner out — the layer is learned as if the branch were 0 (as at a Fixup start); "current": use the partner
    * computed with whatever weights those layers have now.
    */
-  readonly pendingPartner: "zero" | "current"
-}
+  pendingPartner: Schema.Literals(["zero", "current"])
+})
+export type LwConfig = typeof LwConfigSchema.Type
 
 export const defaultLwConfig: LwConfig = {
   // The method: the layer output's mean to 0, the activation output's variance to 1.

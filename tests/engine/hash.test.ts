@@ -16,27 +16,34 @@ describe("canonicalJson", () => {
 })
 
 describe("stepKey", () => {
-  const base = stepKey("train", 1, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) } })
+  const c1 = { code: "11".repeat(32), runtime: "bun 1.4.5" }
+  const c2 = { code: "22".repeat(32), runtime: "bun 1.4.5" }
+  const base = stepKey("train", c1, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) } })
 
   test("is pinned: the same input gives the same key on every machine and release", () => {
     // If this changes, every user's cache is invalidated: only change it on purpose.
-    expect(stepKey("train", 1, { epochs: 3, lr: 0.1 })).toBe(sha256Hex('{"input":{"epochs":3,"lr":0.1},"step":"train","version":1}'))
-    expect(stepKey("train", 1, { lr: 0.1, epochs: 3 })).toBe("ae7d1f31c6bc1b73bf65b933026b196d00649ecb64e5cdf8b89b39bc1949c966")
+    expect(stepKey("train", c1, { epochs: 3, lr: 0.1 })).toBe(
+      sha256Hex(`{"code":"${"11".repeat(32)}","input":{"epochs":3,"lr":0.1},"runtime":"bun 1.4.5","step":"train"}`)
+    )
+    expect(stepKey("train", c1, { lr: 0.1, epochs: 3 })).toBe("445cf9c1ed671675de071a488d795e0c0f9aa8ef50ba5554d290ba3c4f5dabd9")
   })
 
-  test("any change of input, step name, step version or input artifact gives a new key", () => {
+  test("any change of input, step name, step code, environment or input artifact gives a new key", () => {
     const changed = [
-      stepKey("train", 1, { lr: 0.2, epochs: 3, data: { artifact: "ab".repeat(32) } }),
-      stepKey("train", 1, { lr: 0.1, epochs: 4, data: { artifact: "ab".repeat(32) } }),
-      stepKey("train", 1, { lr: 0.1, epochs: 3, data: { artifact: "cd".repeat(32) } }),
-      stepKey("train", 2, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) } }),
-      stepKey("evaluate", 1, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) } }),
-      stepKey("train", 1, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) }, extra: 0 })
+      stepKey("train", c1, { lr: 0.2, epochs: 3, data: { artifact: "ab".repeat(32) } }),
+      stepKey("train", c1, { lr: 0.1, epochs: 4, data: { artifact: "ab".repeat(32) } }),
+      stepKey("train", c1, { lr: 0.1, epochs: 3, data: { artifact: "cd".repeat(32) } }),
+      stepKey("train", c2, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) } }),
+      stepKey("evaluate", c1, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) } }),
+      stepKey("train", c1, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) }, extra: 0 }),
+      stepKey("train", { ...c1, runtime: "bun 1.4.6" }, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) } }),
+      stepKey("train", { ...c1, environment: { backend: "torch", threads: 1 } }, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) } }),
+      stepKey("train", { ...c1, environment: { backend: "torch", threads: 2 } }, { lr: 0.1, epochs: 3, data: { artifact: "ab".repeat(32) } })
     ]
     expect(new Set([base, ...changed]).size).toBe(changed.length + 1)
   })
 
   test("nothing else changes it: key order, undefined members", () => {
-    expect(stepKey("train", 1, { data: { artifact: "ab".repeat(32) }, epochs: 3, lr: 0.1, note: undefined })).toBe(base)
+    expect(stepKey("train", c1, { data: { artifact: "ab".repeat(32) }, epochs: 3, lr: 0.1, note: undefined })).toBe(base)
   })
 })

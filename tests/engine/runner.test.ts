@@ -3,17 +3,26 @@ import { Effect, Exit, Schema } from "effect"
 import { ArtifactRef, getArrays, putArrays } from "../../shared/engine/artifacts.ts"
 import { step, variants } from "../../shared/engine/pipeline.ts"
 import { makeRecordingReporter } from "../../shared/engine/reporter.ts"
-import { keyOf } from "../../shared/engine/runner.ts"
+import type { CodeHasher } from "../../shared/engine/code.ts"
+import { keyOf, makeRunner } from "../../shared/engine/runner.ts"
 import { defineStep } from "../../shared/engine/step.ts"
 import { makeMemoryStore } from "../../shared/engine/store.ts"
 import { engineLayer, makeEngine, runWithEngine } from "../../shared/engine/testing.ts"
 
+/** A code hasher that says every module is `hash`, reaching `packages`: stands in for an edit of the step's code. */
+const fakeCode = (hash: string, packages: Record<string, string> = {}): CodeHasher => ({
+  root: "/fake",
+  fingerprint: () => ({ hash, files: { "steps/fake.ts": hash }, packages })
+})
+const engineWithCode = (code: CodeHasher, parts: Parameters<typeof makeEngine>[0] = {}, environment?: Record<string, unknown>) =>
+  makeEngine({ ...parts, runner: makeRunner({ fresh: parts.fresh ?? false, code, ...(environment ? { environment } : {}) }) })
+
 /** A step that counts its executions: the spy that proves a cache hit does not run the body. */
-const counted = (version = 1) => {
+const counted = () => {
   const calls = { n: 0 }
   const s = defineStep({
     name: "scale",
-    version,
+    code: import.meta.url,
     input: Schema.Struct({ factor: Schema.Number.check(Schema.isGreaterThan(0)), size: Schema.Int }),
     output: Schema.Struct({ values: ArtifactRef, sum: Schema.Number }),
     run: (input) =>
@@ -41,24 +50,60 @@ describe("runner cache", () => {
     expect([...arrays.x!.data]).toEqual([0, 2, 4, 6])
   })
 
-  test("a changed input or step version runs again; --fresh ignores the cache", async () => {
+  test("a changed input or step code runs again; --fresh ignores the cache", async () => {
     const store = makeMemoryStore()
-    const v1 = counted(1)
-    await runWithEngine(step(v1.s, { factor: 2, size: 4 }), makeEngine({ store }))
-    await runWithEngine(step(v1.s, { factor: 3, size: 4 }), makeEngine({ store }))
-    expect(v1.calls.n).toBe(2)
-    const v2 = counted(2)
-    await runWithEngine(step(v2.s, { factor: 2, size: 4 }), makeEngine({ store }))
-    expect(v2.calls.n).toBe(1)
-    await runWithEngine(step(v2.s, { factor: 2, size: 4 }), makeEngine({ store, fresh: true }))
-    expect(v2.calls.n).toBe(2)
+    const { s, calls } = counted()
+    await runWithEngine(step(s, { factor: 2, size: 4 }), engineWithCode(fakeCode("a".repeat(64)), { store }))
+    await runWithEngine(step(s, { factor: 3, size: 4 }), engineWithCode(fakeCode("a".repeat(64)), { store }))
+    expect(calls.n).toBe(2)
+    await runWithEngine(step(s, { factor: 2, size: 4 }), engineWithCode(fakeCode("a".repeat(64)), { store }))
+    expect(calls.n).toBe(2)
+    // The same step and input with other code: a miss.
+    await runWithEngine(step(s, { factor: 2, size: 4 }), engineWithCode(fakeCode("b".repeat(64)), { store }))
+    expect(calls.n).toBe(3)
+    await runWithEngine(step(s, { factor: 2, size: 4 }), engineWithCode(fakeCode("b".repeat(64)), { store, fresh: true }))
+    expect(calls.n).toBe(4)
+  })
+
+  test("a step whose code reaches tfjs is keyed by the tensor environment, and refused without one", async () => {
+    const store = makeMemoryStore()
+    const { s, calls } = counted()
+    const tensorCode = fakeCode("c".repeat(64), { "@tensorflow/tfjs": "4.22.0" })
+    const exit = await Effect.runPromise(
+      Effect.exit(step(s, { factor: 2, size: 4 })).pipe(Effect.provide(engineLayer(engineWithCode(tensorCode, { store }))))
+    )
+    const error = Exit.isFailure(exit) ? (exit.cause.reasons[0] as { error: { _tag: string; message: string } }).error : undefined
+    expect(error?._tag).toBe("MissingEnvironment")
+    expect(error?.message).toMatch(/step "scale" uses tensors.*set up the backend/)
+    expect(calls.n).toBe(0)
+    const torch1 = { backend: "torch", native: ["libtorch_cpu.so.1.13:1"], threads: 1 }
+    await runWithEngine(step(s, { factor: 2, size: 4 }), engineWithCode(tensorCode, { store }, torch1))
+    await runWithEngine(step(s, { factor: 2, size: 4 }), engineWithCode(tensorCode, { store }, { ...torch1 }))
+    expect(calls.n).toBe(1)
+    for (const other of [{ ...torch1, threads: 2 }, { ...torch1, native: ["libtorch_cpu.so.2.1:1"] }, { ...torch1, backend: "wasm" }]) {
+      await runWithEngine(step(s, { factor: 2, size: 4 }), engineWithCode(tensorCode, { store }, other))
+    }
+    expect(calls.n).toBe(4)
+  })
+
+  test("an input property the Schema does not declare is an error, not silently left out of the key", async () => {
+    const { s, calls } = counted()
+    const exit = await Effect.runPromise(
+      Effect.exit(step(s, { factor: 2, size: 4, epochs: 3 } as { factor: number; size: number })).pipe(
+        Effect.provide(engineLayer(makeEngine()))
+      )
+    )
+    const error = Exit.isFailure(exit) ? (exit.cause.reasons[0] as { error: { _tag: string; message: string } }).error : undefined
+    expect(error?._tag).toBe("InvalidStepData")
+    expect(error?.message).toMatch(/epochs/)
+    expect(calls.n).toBe(0)
   })
 
   test("a corrupted cache entry is warned about, discarded and recomputed", async () => {
     const { s, calls } = counted()
     const store = makeMemoryStore()
     const first = await runWithEngine(step(s, { factor: 2, size: 4 }), makeEngine({ store }))
-    const { key } = await Effect.runPromise(keyOf(s, { factor: 2, size: 4 }))
+    const { key } = await runWithEngine(keyOf(s, { factor: 2, size: 4 }), makeEngine({ store }))
     store.entries.set(`steps/${key}`, "{ truncated")
     const rec = makeRecordingReporter()
     const again = await runWithEngine(step(s, { factor: 2, size: 4 }), makeEngine({ store, reporter: rec.reporter }))
@@ -99,7 +144,7 @@ describe("composition", () => {
     const downstreamCalls: number[] = []
     const shift = defineStep({
       name: "shift",
-      version: 1,
+      code: import.meta.url,
       input: Schema.Struct({ sum: Schema.Number, by: Schema.Number }),
       output: Schema.Struct({ value: Schema.Number }),
       run: (i) => Effect.sync(() => (downstreamCalls.push(i.by), { value: i.sum + i.by }))
@@ -135,7 +180,7 @@ describe("checkpoints", () => {
   const summing = (log: number[], stopAfter?: number) =>
     defineStep({
       name: "sum-to",
-      version: 1,
+      code: import.meta.url,
       input: Schema.Struct({ n: Schema.Int }),
       output: Schema.Struct({ total: Schema.Number }),
       run: (input, ctx) =>

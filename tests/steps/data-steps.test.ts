@@ -93,7 +93,7 @@ describe("sample-minibatch", () => {
     const calls = { n: 0 }
     const consume = defineStep({
       name: "consume",
-      version: 1,
+      code: import.meta.url,
       input: Schema.Struct({ batch: DatasetRef }),
       output: Schema.Struct({ n: Schema.Int }),
       run: (i) => Effect.sync(() => (calls.n++, { n: i.batch.n }))

@@ -5,6 +5,7 @@ import { Effect, Exit, Fiber } from "effect"
 import { makeCircles as generate } from "../../shared/data/circles.ts"
 import { step } from "../../shared/engine/pipeline.ts"
 import { makeMemoryStore } from "../../shared/engine/store.ts"
+import { tensorEnvironment } from "../../shared/backend/fingerprint.ts"
 import { engineLayer, makeEngine, runWithEngine } from "../../shared/engine/testing.ts"
 import { type InitConfig, defaultInitConfigs } from "../../shared/init/initializers.ts"
 import type { ModelSpec } from "../../shared/models/spec.ts"
@@ -12,6 +13,9 @@ import { putDataset } from "../../shared/schemas.ts"
 import { evaluate } from "../../steps/evaluate.ts"
 import { initWeights } from "../../steps/init-weights.ts"
 import { type TrainConfig, train } from "../../steps/train.ts"
+
+/** An engine for tensor steps: keyed by the active backend's environment. */
+const tensorEngine = (parts: Parameters<typeof makeEngine>[0] = {}) => makeEngine({ ...parts, environment: tensorEnvironment(undefined) })
 
 beforeAll(async () => {
   tf.env().set("PROD", true)
@@ -41,27 +45,27 @@ const pipeline = (c: TrainConfig, init: InitConfig = defaultInitConfigs.kaimingN
 
 describe("train + evaluate", () => {
   test("learns the circles, and the same seed gives the same numbers", async () => {
-    const a = await runWithEngine(pipeline(config()), makeEngine())
-    const b = await runWithEngine(pipeline(config()), makeEngine())
+    const a = await runWithEngine(pipeline(config()), tensorEngine())
+    const b = await runWithEngine(pipeline(config()), tensorEngine())
     expect(a.test.accuracy).toBeGreaterThan(0.9)
     expect(a.trained.history.map((h) => h.lr)).toEqual([0.05, 0.05, 0.025, 0.025])
     expect(a.trained.history.at(-1)!.trainLoss).toBeLessThan(a.trained.history[0]!.trainLoss)
     expect(b.trained.weights).toEqual(a.trained.weights) // same content hash
     expect(b.test).toEqual(a.test)
-    const c = await runWithEngine(pipeline(config({ seed: 4 })), makeEngine())
+    const c = await runWithEngine(pipeline(config({ seed: 4 })), tensorEngine())
     expect(c.trained.weights).not.toEqual(a.trained.weights)
   })
 
   test("Adam and AdamW train too, and differ from each other when weight decay is on", async () => {
-    const adam = await runWithEngine(pipeline(config({ optimizer: { kind: "adam", momentum: 0, weightDecay: 0.01 }, lr: 0.01 })), makeEngine())
-    const adamw = await runWithEngine(pipeline(config({ optimizer: { kind: "adamw", momentum: 0, weightDecay: 0.01 }, lr: 0.01 })), makeEngine())
+    const adam = await runWithEngine(pipeline(config({ optimizer: { kind: "adam", momentum: 0, weightDecay: 0.01 }, lr: 0.01 })), tensorEngine())
+    const adamw = await runWithEngine(pipeline(config({ optimizer: { kind: "adamw", momentum: 0, weightDecay: 0.01 }, lr: 0.01 })), tensorEngine())
     expect(adam.test.accuracy).toBeGreaterThan(0.85)
     expect(adamw.test.accuracy).toBeGreaterThan(0.85)
     expect(adamw.trained.weights).not.toEqual(adam.trained.weights)
   })
 
   test("a loss that blows up is recorded as divergence, not thrown", async () => {
-    const r = await runWithEngine(pipeline(config({ lr: 1e30 }), defaultInitConfigs.random), makeEngine())
+    const r = await runWithEngine(pipeline(config({ lr: 1e30 }), defaultInitConfigs.random), tensorEngine())
     expect(r.trained.diverged).not.toBeNull()
     expect(r.trained.diverged!.loss).toMatch(/NaN|Infinity/)
     expect(r.trained.history.length).toBeLessThan(4)
@@ -69,22 +73,22 @@ describe("train + evaluate", () => {
   })
 
   test("no tensors leak across a whole train + evaluate", async () => {
-    await runWithEngine(pipeline(config({ epochs: 1 })), makeEngine()) // warm-up: tfjs caches a few constants
+    await runWithEngine(pipeline(config({ epochs: 1 })), tensorEngine()) // warm-up: tfjs caches a few constants
     const before = tf.memory().numTensors
-    await runWithEngine(pipeline(config({ epochs: 3, seed: 9 })), makeEngine())
+    await runWithEngine(pipeline(config({ epochs: 3, seed: 9 })), tensorEngine())
     expect(tf.memory().numTensors).toBe(before)
   })
 
   test("an interrupted train resumes from its epoch checkpoint with identical results", async () => {
     const store = makeMemoryStore()
-    const full = await runWithEngine(pipeline(config()), makeEngine())
+    const full = await runWithEngine(pipeline(config()), tensorEngine())
     // Interrupt once the first epoch checkpoint exists.
-    const fiber = Effect.runFork(pipeline(config()).pipe(Effect.provide(engineLayer(makeEngine({ store })))))
+    const fiber = Effect.runFork(pipeline(config()).pipe(Effect.provide(engineLayer(tensorEngine({ store })))))
     while (![...store.entries.keys()].some((k) => k.startsWith("checkpoints/"))) await new Promise((r) => setTimeout(r, 1))
     await Effect.runPromise(Fiber.interrupt(fiber))
     const exit = await Effect.runPromise(Fiber.await(fiber))
     expect(Exit.isFailure(exit)).toBe(true)
-    const engine = makeEngine({ store })
+    const engine = tensorEngine({ store })
     const resumed = await runWithEngine(pipeline(config()), engine)
     expect(engine.runner.records.find((r) => r.name === "train")?.resumed).toBe(true)
     expect(resumed.trained.weights).toEqual(full.trained.weights)
