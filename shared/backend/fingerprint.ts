@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url"
 import { makeCodeHasher } from "../engine/code.ts"
 import { sha256Hex } from "../engine/hash.ts"
 
-export interface TensorEnvironment {
+export type TensorEnvironment = {
   readonly backend: string
   readonly tfjs: string
   readonly kernels: string | null
