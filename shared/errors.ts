@@ -1,6 +1,7 @@
 /**
  * The failure modes every part of lwi shares. One tagged class per mode, with structured fields and a message a
  * user can act on. Branch with `Effect.catchTag`, never on strings.
+ * @lwi-key-neutral — error classes and their messages; a failed step is never cached (shared/engine/code.ts).
  */
 import { Effect, Schema } from "effect"
 
@@ -29,6 +30,29 @@ export class MissingData extends Schema.TaggedError<MissingData>()("MissingData"
       ...this.searched.map((p) => `  - ${p}`),
       "To get it:",
       ...this.howToGet.map((h) => `  - ${h}`)
+    ].join("\n")
+  }
+}
+
+/**
+ * The folder the user named (--data DIR or LWI_DATA) holds no usable copy of the dataset. A named folder is
+ * authoritative: lwi never falls back to ./data, a system folder or a download behind the user's back.
+ * `looked` has one line per folder checked (what it lacks, or that it does not exist).
+ */
+export class NoDatasetInDir extends Schema.TaggedError<NoDatasetInDir>()("NoDatasetInDir", {
+  dataset: Schema.String,
+  dir: Schema.String,
+  expected: Schema.Array(Schema.String),
+  looked: Schema.Array(Schema.String),
+  fix: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return [
+      `--data ${this.dir} (or LWI_DATA) holds no "${this.dataset}" dataset, and a folder you name is the only place lwi looks.`,
+      `Expected: ${this.expected.join(", ")}. Looked in:`,
+      ...this.looked.map((l) => `  - ${l}`),
+      "To fix:",
+      ...this.fix.map((f) => `  - ${f}`)
     ].join("\n")
   }
 }

@@ -15,6 +15,12 @@ export type DatasetName = (typeof DATASET_NAMES)[number]
 export interface DatasetSpec {
   readonly name: DatasetName
   readonly title: string
+  /** What a folder holding the dataset must contain, as a user would look for it ("train-images-idx3-ubyte[.gz]", "train/"). */
+  readonly needs: ReadonlyArray<string>
+  /** Folders inside a given folder that may hold the files instead of it (an extracted archive's top folder...). */
+  readonly subfolders: ReadonlyArray<string>
+  /** The entries of `needs` that `dir` lacks: empty when `dir` itself holds the dataset (subfolders not checked). */
+  readonly missing: (dir: string) => Promise<ReadonlyArray<string>>
   /**
    * The folder that holds the dataset's files when `dir` is (or contains, as one of `subfolders`) such a folder;
    * undefined otherwise. Checks that every needed file is there, not that it is valid (loading does that).
@@ -28,25 +34,35 @@ export interface DatasetSpec {
   readonly classNames?: ReadonlyArray<string>
 }
 
-const firstMatching = async (
-  dir: string,
-  subfolders: ReadonlyArray<string>,
-  holds: (d: string) => Promise<boolean>
-): Promise<string | undefined> => {
-  for (const d of [dir, ...subfolders.map((s) => join(dir, s))]) if (await holds(d)) return d
-  return undefined
+/** An entry a dataset needs: its name as shown to the user, and whether a folder has it. */
+interface Need {
+  readonly shown: string
+  readonly in: (dir: string) => Promise<boolean>
 }
 
-const allFiles = async (dir: string, names: ReadonlyArray<string>): Promise<boolean> =>
-  (await Promise.all(names.map((n) => isFile(join(dir, n))))).every(Boolean)
+const file = (name: string): Need => ({ shown: name, in: (dir) => isFile(join(dir, name)) })
+const folder = (name: string): Need => ({ shown: `${name}/`, in: (dir) => isDirectory(join(dir, name)) })
+/** An IDX file, gzipped or not. */
+const idx = (name: string): Need => ({ shown: `${name}[.gz]`, in: async (dir) => (await findIdxFile(dir, name)) !== undefined })
 
-const holdsIdx = async (dir: string): Promise<boolean> => {
-  const names = (["train", "test"] as const).flatMap((s) => Object.values(mnistFileNames(s)))
-  return (await Promise.all(names.map((n) => findIdxFile(dir, n)))).every((f) => f !== undefined)
+/** `needs`, `subfolders`, `missing` and `find` of a spec, from its list of needed entries. */
+const layout = (needs: ReadonlyArray<Need>, subfolders: ReadonlyArray<string>) => {
+  const missing = async (dir: string): Promise<ReadonlyArray<string>> => {
+    const has = await Promise.all(needs.map((n) => n.in(dir)))
+    return needs.filter((_, i) => !has[i]).map((n) => n.shown)
+  }
+  return {
+    needs: needs.map((n) => n.shown),
+    subfolders,
+    missing,
+    find: async (dir: string): Promise<string | undefined> => {
+      for (const d of [dir, ...subfolders.map((s) => join(dir, s))]) if ((await missing(d)).length === 0) return d
+      return undefined
+    }
+  }
 }
 
-const holdsImageFolder = async (dir: string): Promise<boolean> =>
-  (await isDirectory(join(dir, "train"))) && (await isDirectory(join(dir, "val")))
+const idxNeeds = (["train", "test"] as const).flatMap((s) => Object.values(mnistFileNames(s))).map(idx)
 
 export const FASHION_MNIST_CLASS_NAMES = [
   "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
@@ -56,7 +72,7 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetSpec>> = {
   mnist: {
     name: "mnist",
     title: "MNIST",
-    find: (dir) => firstMatching(dir, ["raw", "MNIST/raw"], holdsIdx),
+    ...layout(idxNeeds, ["raw", "MNIST/raw"]),
     systemDirs: ["/usr/share/datasets/mnist"],
     source: SOURCES.mnist,
     howToGet: [],
@@ -65,7 +81,7 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetSpec>> = {
   "fashion-mnist": {
     name: "fashion-mnist",
     title: "Fashion-MNIST",
-    find: (dir) => firstMatching(dir, ["raw", "FashionMNIST/raw"], holdsIdx),
+    ...layout(idxNeeds, ["raw", "FashionMNIST/raw"]),
     systemDirs: ["/usr/share/datasets/fashion-mnist"],
     source: SOURCES["fashion-mnist"],
     howToGet: ["sudo apt-get install dataset-fashion-mnist   (Debian/Ubuntu; installs /usr/share/datasets/fashion-mnist)"],
@@ -74,8 +90,7 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetSpec>> = {
   cifar10: {
     name: "cifar10",
     title: "CIFAR-10 (binary version)",
-    find: (dir) =>
-      firstMatching(dir, ["cifar-10-batches-bin"], (d) => allFiles(d, [...cifar10Files("train"), ...cifar10Files("test")])),
+    ...layout([...cifar10Files("train"), ...cifar10Files("test")].map(file), ["cifar-10-batches-bin"]),
     systemDirs: [],
     source: SOURCES.cifar10,
     howToGet: ["download and extract the binary version: tar -xzf cifar-10-binary.tar.gz (gives cifar-10-batches-bin/)"]
@@ -83,8 +98,7 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetSpec>> = {
   cifar100: {
     name: "cifar100",
     title: "CIFAR-100 (binary version)",
-    find: (dir) =>
-      firstMatching(dir, ["cifar-100-binary"], (d) => allFiles(d, [...cifar100Files("train"), ...cifar100Files("test")])),
+    ...layout([...cifar100Files("train"), ...cifar100Files("test")].map(file), ["cifar-100-binary"]),
     systemDirs: [],
     source: SOURCES.cifar100,
     howToGet: ["download and extract the binary version: tar -xzf cifar-100-binary.tar.gz (gives cifar-100-binary/)"]
@@ -92,7 +106,7 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetSpec>> = {
   imagenette: {
     name: "imagenette",
     title: "Imagenette (160 px)",
-    find: (dir) => firstMatching(dir, ["imagenette2-160", "imagenette2-320", "imagenette2"], holdsImageFolder),
+    ...layout([folder("train"), folder("val")], ["imagenette2-160", "imagenette2-320", "imagenette2"]),
     systemDirs: [],
     source: SOURCES.imagenette,
     howToGet: ["download and extract: tar -xzf imagenette2-160.tgz (gives imagenette2-160/train and /val)"]

@@ -4,12 +4,20 @@ import { fingerprintDir } from "./fingerprint.ts"
 import { locateDataset } from "./locate.ts"
 
 export const dataFlags = {
-  data: { kind: "string", default: "", env: "LWI_DATA", doc: "folder holding the dataset (or a folder named after it)" }
+  data: {
+    kind: "string",
+    default: "",
+    env: "LWI_DATA",
+    doc: "folder holding the dataset (or a folder named after it); when given, the only place looked (an error if it lacks the files)"
+  }
 } as const satisfies FlagDefs
 
-/** Finds the dataset (downloading it when it is nowhere on this machine) and fingerprints its files. */
+/**
+ * Finds the dataset and fingerprints its files. `dataDir` ("" = not given) is authoritative: a folder without the
+ * dataset is a NoDatasetInDir. Without it: ./data, system folders, then a download.
+ */
 export const locateSource = async (dataset: string, dataDir: string, log: (line: string) => void) => {
-  const located = await locateDataset(dataset, { ...(dataDir ? { dataDir } : {}), log })
+  const located = await locateDataset(dataset, { ...(dataDir !== "" ? { dataDir } : {}), log })
   log(`data: ${dataset} from ${located.dir} (${located.source})`)
   return { dir: located.dir, fingerprint: await fingerprintDir(located.dir) }
 }

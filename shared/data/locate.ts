@@ -1,20 +1,28 @@
 /**
  * Finding a dataset on this machine, downloading it when it is nowhere, and saying exactly what to do when even
- * that fails. Search order:
- *   1. `dataDir` (the caller resolves it from --data or LWI_DATA): the folder itself, then `<dataDir>/<name>`
- *   2. `<projectDataDir>/<name>` (default ./data/<name>)
- *   3. system folders (Debian's /usr/share/datasets/fashion-mnist, /usr/share/datasets/mnist)
- *   4. download from the canonical URLs, verified, into `<projectDataDir>/<name>`
+ * that fails.
+ *
+ * A folder the user names (`dataDir`, which the caller resolves from --data or LWI_DATA) is authoritative: the
+ * folder itself, then `<dataDir>/<name>` (each with the dataset's usual subfolders), and nothing else. When neither
+ * holds the dataset, NoDatasetInDir says what each folder lacks; never a silent fallback to another copy.
+ *
+ * Without a named folder, the search order is:
+ *   1. `<projectDataDir>/<name>` (default ./data/<name>)
+ *   2. system folders (Debian's /usr/share/datasets/fashion-mnist, /usr/share/datasets/mnist)
+ *   3. download from the canonical URLs, verified, into `<projectDataDir>/<name>`
  * If all fail: MissingData listing every path searched, every download error, and how to get the data by hand.
  */
 import { join, resolve } from "node:path"
-import { MissingData } from "../errors.ts"
+import { BadConfig, MissingData, NoDatasetInDir } from "../errors.ts"
 import { datasetSpec, type DatasetName, type DatasetSpec } from "./datasets.ts"
 import { DownloadFailed, downloadArchive, downloadFile, sourceUrls, type FetchFn } from "./download.ts"
-import { isFile } from "./files.ts"
+import { isDirectory, isFile } from "./files.ts"
 
 export interface LocateOptions {
-  /** From --data DIR or LWI_DATA, resolved by the caller. Holds the dataset's files or a `<name>` folder. */
+  /**
+   * From --data DIR or LWI_DATA, resolved by the caller. Holds the dataset's files or a `<name>` folder; when set,
+   * it is the only place searched (projectDataDir, systemDirs and download are not used).
+   */
   readonly dataDir?: string
   /** The project's data folder; downloads go to `<projectDataDir>/<name>`. Default "./data". */
   readonly projectDataDir?: string
@@ -48,12 +56,56 @@ const download = async (spec: DatasetSpec, target: string, opts: LocateOptions):
   }
 }
 
-/** Where the dataset `name` is, downloading it if needed. Throws MissingData (or BadDataFile for a bad download). */
+/** One line per folder checked under the named `dir`: what it lacks, or that it is not there. */
+const explainGiven = async (spec: DatasetSpec, dir: string): Promise<string[]> => {
+  const lines: string[] = []
+  for (const base of [dir, join(dir, spec.name)]) {
+    if (!(await isDirectory(base))) {
+      lines.push(`${base}: ${(await isFile(base)) ? "is a file, not a folder" : "does not exist"}`)
+      continue
+    }
+    for (const d of [base, ...spec.subfolders.map((s) => join(base, s))]) {
+      // A usual subfolder that is not there is not worth a line; the folder itself always is.
+      if (d !== base && !(await isDirectory(d))) continue
+      lines.push(`${d}: missing ${(await spec.missing(d)).join(", ")}`)
+    }
+  }
+  return lines
+}
+
+/** The named folder, or NoDatasetInDir. */
+const locateGiven = async (spec: DatasetSpec, dataDir: string): Promise<Located> => {
+  // "" would silently mean the working directory.
+  if (dataDir.trim() === "") throw new BadConfig({ field: "data (--data / LWI_DATA)", value: '""', expected: "a folder path" })
+  const dir = resolve(dataDir)
+  for (const base of [dir, join(dir, spec.name)]) {
+    const found = await spec.find(base)
+    if (found) return { name: spec.name, dir: found, source: "given" }
+  }
+  const inside = spec.subfolders.length > 0 ? ` (or in one of its subfolders ${spec.subfolders.map((s) => `${s}/`).join(", ")})` : ""
+  throw new NoDatasetInDir({
+    dataset: spec.name,
+    dir,
+    expected: spec.needs,
+    looked: await explainGiven(spec, dir),
+    fix: [
+      `put the ${spec.title} files in ${dir} or in ${join(dir, spec.name)}${inside}`,
+      `or point --data (LWI_DATA) at the folder that already holds them`,
+      `or drop --data and unset LWI_DATA: lwi then looks in ./data/${spec.name} and ${spec.systemDirs.length > 0 ? spec.systemDirs.join(", ") : "no system folder"}, then downloads`,
+      ...spec.howToGet
+    ]
+  })
+}
+
+/**
+ * Where the dataset `name` is, downloading it if needed. Throws NoDatasetInDir (a named folder without it),
+ * MissingData (nowhere, download failed or disabled) or BadDataFile (a download that does not verify).
+ */
 export const locateDataset = async (name: string, opts: LocateOptions = {}): Promise<Located> => {
   const spec = datasetSpec(name)
+  if (opts.dataDir !== undefined) return locateGiven(spec, opts.dataDir)
   const projectDir = resolve(opts.projectDataDir ?? "data", spec.name)
   const candidates: { dir: string; source: Located["source"] }[] = [
-    ...(opts.dataDir ? [opts.dataDir, join(opts.dataDir, spec.name)] : []).map((d) => ({ dir: resolve(d), source: "given" as const })),
     { dir: projectDir, source: "project" },
     ...(opts.systemDirs ?? spec.systemDirs).map((dir) => ({ dir, source: "system" as const }))
   ]

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { once } from "node:events"
-import { readdir } from "node:fs/promises"
+import { mkdir, readdir } from "node:fs/promises"
 import { createServer, type AddressInfo, type Server } from "node:net"
 import { join } from "node:path"
 import { gzipSync } from "node:zlib"
@@ -17,6 +17,7 @@ import {
   type FetchFn,
   type RemoteFile
 } from "../../shared/data/index.ts"
+import { locateSource } from "../../shared/data/flags.ts"
 import { cifarBytes, expectTagged, idxBytes, makeTempDir, write, writeMnistDir } from "./fixtures.ts"
 
 let tmp: Awaited<ReturnType<typeof makeTempDir>>
@@ -61,10 +62,12 @@ describe("locateDataset search order", () => {
     expect(await locateDataset("fashion-mnist", { ...opts, dataDir: given })).toMatchObject({ dir: given, source: "given" })
   })
 
-  test("an incomplete folder is passed over", async () => {
-    const partial = join(tmp.dir, "partial")
-    await write(join(partial, "train-images-idx3-ubyte.gz"), gzipSync(idxBytes(0x803, [1, 1, 1], Uint8Array.of(1))))
-    await expectTagged(locateDataset("mnist", { dataDir: partial, projectDataDir: join(tmp.dir, "nowhere"), systemDirs: [], download: false }), "MissingData")
+  test("an incomplete folder is passed over when searching ./data and system folders", async () => {
+    const project = join(tmp.dir, "partial-project")
+    await write(join(project, "mnist", "train-images-idx3-ubyte.gz"), gzipSync(idxBytes(0x803, [1, 1, 1], Uint8Array.of(1))))
+    const system = join(tmp.dir, "partial-system")
+    await writeMnistDir(system, { nTrain: 2, nTest: 1, h: 2, w: 2, gzip: true })
+    expect(await locateDataset("mnist", { projectDataDir: project, systemDirs: [system], download: false })).toMatchObject({ dir: system, source: "system" })
   })
 
   test("extracted-archive folder names are recognised (cifar-10-batches-bin inside the folder)", async () => {
@@ -84,12 +87,88 @@ describe("locateDataset search order", () => {
   })
 })
 
+describe("--data DIR is authoritative: a named folder without the dataset is an error, never a fallback", () => {
+  /** A project folder and a system folder that both hold the dataset, and a fetch that records being called. */
+  const elsewhere = async (tag: string) => {
+    const project = join(tmp.dir, `${tag}-project`)
+    const system = join(tmp.dir, `${tag}-system`)
+    await writeMnistDir(join(project, "fashion-mnist"), { nTrain: 2, nTest: 1, h: 2, w: 2, gzip: true })
+    await writeMnistDir(system, { nTrain: 2, nTest: 1, h: 2, w: 2, gzip: true })
+    const fetched: string[] = []
+    const fetch: FetchFn = async (url) => {
+      fetched.push(url)
+      throw new Error("offline")
+    }
+    return { opts: { projectDataDir: project, systemDirs: [system], fetch }, fetched }
+  }
+
+  test("an incomplete named folder: NoDatasetInDir naming the folder and each missing file, though ./data and a system folder hold it", async () => {
+    const { opts, fetched } = await elsewhere("incomplete")
+    const given = join(tmp.dir, "incomplete-given")
+    await write(join(given, "train-images-idx3-ubyte.gz"), gzipSync(idxBytes(0x803, [1, 1, 1], Uint8Array.of(1))))
+    const e = await expectTagged<{ dir: string; looked: string[]; expected: string[]; fix: string[]; message: string }>(
+      locateDataset("fashion-mnist", { ...opts, dataDir: given }),
+      "NoDatasetInDir"
+    )
+    expect(e.dir).toBe(given)
+    expect(e.expected).toEqual([
+      "train-images-idx3-ubyte[.gz]",
+      "train-labels-idx1-ubyte[.gz]",
+      "t10k-images-idx3-ubyte[.gz]",
+      "t10k-labels-idx1-ubyte[.gz]"
+    ])
+    expect(e.looked).toEqual([
+      `${given}: missing train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]`,
+      `${join(given, "fashion-mnist")}: does not exist`
+    ])
+    expect(e.message).toContain(`--data ${given} (or LWI_DATA) holds no "fashion-mnist" dataset`)
+    expect(e.fix.join("\n")).toContain("unset LWI_DATA")
+    expect(e.fix.join("\n")).toContain("apt-get install dataset-fashion-mnist")
+    expect(fetched).toEqual([])
+  })
+
+  test("a named folder that does not exist, or is a file: said so; no download tried", async () => {
+    const { opts, fetched } = await elsewhere("absent")
+    const absent = join(tmp.dir, "no-such-folder")
+    const e = await expectTagged<{ looked: string[] }>(locateDataset("fashion-mnist", { ...opts, dataDir: absent }), "NoDatasetInDir")
+    expect(e.looked).toEqual([`${absent}: does not exist`, `${join(absent, "fashion-mnist")}: does not exist`])
+    const aFile = join(tmp.dir, "a-file")
+    await write(aFile, "x")
+    const f = await expectTagged<{ looked: string[] }>(locateDataset("fashion-mnist", { ...opts, dataDir: aFile }), "NoDatasetInDir")
+    expect(f.looked[0]).toBe(`${aFile}: is a file, not a folder`)
+    expect(fetched).toEqual([])
+  })
+
+  test("the usual subfolders that exist are listed with what they lack", async () => {
+    const given = join(tmp.dir, "sub-given")
+    await write(join(given, "fashion-mnist", "raw", "t10k-labels-idx1-ubyte"), idxBytes(0x801, [1], Uint8Array.of(0)))
+    const e = await expectTagged<{ looked: string[] }>(locateDataset("fashion-mnist", { dataDir: given, download: false }), "NoDatasetInDir")
+    expect(e.looked).toEqual([
+      `${given}: missing train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]`,
+      `${join(given, "fashion-mnist")}: missing train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]`,
+      `${join(given, "fashion-mnist", "raw")}: missing train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz]`
+    ])
+  })
+
+  test("an empty path is a BadConfig, not the working directory", async () => {
+    await expectTagged(locateDataset("fashion-mnist", { dataDir: "", download: false }), "BadConfig")
+  })
+
+  test("locateSource (what pipelines call) with an empty folder: NoDatasetInDir, with the default ./data and system folders in play", async () => {
+    const empty = join(tmp.dir, "empty-for-pipelines")
+    await mkdir(empty, { recursive: true })
+    const lines: string[] = []
+    await expectTagged(locateSource("fashion-mnist", empty, (l) => lines.push(l)), "NoDatasetInDir")
+    expect(lines).toEqual([])
+  })
+
+})
+
 describe("when the data is nowhere", () => {
   test("offline: MissingData lists every path searched, the download errors, and how to get it", async () => {
     const project = join(tmp.dir, "offline-project")
     const e = await expectTagged<{ searched: string[]; howToGet: string[]; message: string }>(
       locateDataset("fashion-mnist", {
-        dataDir: join(tmp.dir, "empty-given"),
         projectDataDir: project,
         systemDirs: ["/nonexistent/fashion-mnist"],
         fetch: offline
@@ -98,8 +177,6 @@ describe("when the data is nowhere", () => {
     )
     expect(e.searched).toEqual(
       expect.arrayContaining([
-        join(tmp.dir, "empty-given"),
-        join(tmp.dir, "empty-given", "fashion-mnist"),
         join(project, "fashion-mnist"),
         "/nonexistent/fashion-mnist"
       ])
