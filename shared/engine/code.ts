@@ -12,6 +12,11 @@
  *   - runtime built-ins (`node:fs`, `bun:ffi`) are the runtime's; the runtime version is in the key instead.
  * Code a step reaches other than by importing it (the tfjs backend a pipeline registers, a native library) is the
  * environment's part of the key (shared/backend/fingerprint.ts), not this module's.
+ *
+ * A module that moves or reports results but computes none of them (the store, the progress reporter, error classes)
+ * says so with the tag `@lwi-key-neutral` in a comment, with the reason: it is listed in the fingerprint but neither
+ * its content nor its imports count, so rewording a progress line or an error message recomputes nothing. Use it only
+ * for such modules: a file it imports that a step also reaches another way still counts through that way.
  */
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, extname, join, relative, resolve, sep } from "node:path"
@@ -26,6 +31,9 @@ export interface CodeFingerprint {
   /** Packages reached: name → version. */
   readonly packages: Readonly<Record<string, string>>
 }
+
+/** The tag, at the start of a comment line (not merely mentioned, as here). */
+const NEUTRAL = /^\s*(\*|\/\/)\s*@lwi-key-neutral\b/m
 
 /** Per-file facts, computed once per process: the code is fixed for the life of a process. */
 interface FileFacts {
@@ -97,6 +105,11 @@ export const makeCodeHasher = (root: string = projectRoot()): CodeHasher => {
       return f
     }
     const text = source.toString("utf8")
+    if (NEUTRAL.test(text)) {
+      const f = { hash: "neutral", projectDeps: [], packages: {} }
+      facts.set(file, f)
+      return f
+    }
     const t = transpiler(loader)
     const projectDeps: string[] = []
     const packages: Record<string, string> = {}

@@ -1,4 +1,7 @@
-/** Engine failure modes. Data and config errors shared with the rest of lwi live in shared/errors.ts. */
+/**
+ * Engine failure modes. Data and config errors shared with the rest of lwi live in shared/errors.ts.
+ * @lwi-key-neutral — error classes and their messages; a failed step is never cached (shared/engine/code.ts).
+ */
 import { Schema } from "effect"
 
 /** The file system refused an operation on the cache or an output file. */

@@ -1,4 +1,6 @@
 /**
+ * @lwi-key-neutral — it prints progress; no result depends on its wording (shared/engine/code.ts).
+ *
  * What a run tells the person watching it: plain lines, warnings, and progress of long loops.
  *
  * On a TTY a progress bar redraws in place (what, n/total, rate, ETA); otherwise a plain line is printed at most every

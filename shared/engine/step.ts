@@ -1,7 +1,8 @@
 /**
- * A step is a pure description: name, version, input and output Schemas, and `run`. Its body is a thin Effect shell
+ * A step is a pure description: name, code (its module), input and output Schemas, and `run`. Its body is a thin Effect shell
  * around plain functions. Inputs and outputs are plain data plus `ArtifactRef`s (content hashes) — never live
  * tensors — so they can be hashed into a cache key and stored.
+ * @lwi-key-neutral — types and an identity function; what a step computes is in its own module (shared/engine/code.ts).
  *
  * There is no version to bump: the cache key covers the step's code (its module, `code`, and every project file it
  * imports, transitively: shared/engine/code.ts) and, for steps whose code uses tensors, the tensor environment

@@ -6,6 +6,7 @@
  * Trust rules (after DVC's stage cache): every write goes to a temp file and is renamed into place, so a reader never
  * sees half a file; every read is verified (blobs against their hash, entries against their checksum) and a bad
  * entry is deleted and reported as `CorruptArtifact`, never returned.
+ * @lwi-key-neutral — it stores and verifies bytes that others computed; it computes none (shared/engine/code.ts).
  */
 import { Context, Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
