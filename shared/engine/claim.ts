@@ -13,6 +13,10 @@
  * - Every removal (takeover, release) is token-checked: the file is renamed aside (atomic), read, and put back with
  *   `link` (which never overwrites) if it turns out to belong to someone else.
  *
+ * Reads go through an open handle (handle.stat), so NFS's close-to-open consistency gives a fresh mtime rather than
+ * a cached attribute. Hosts' clocks must agree within `staleMs`: a host whose clock runs that far behind writes
+ * heartbeats that look old (one running ahead is caught by the "has not moved" rule).
+ *
  * Known limits: a heartbeat is a timer on the event loop, so a process whose loop is blocked for longer than
  * `staleMs` looks stale to other hosts (on its own host the PID check keeps it alive); a recycled PID on the same host
  * looks alive; a stale takeover directory (its holder died in the few milliseconds it holds it) is broken after

@@ -102,6 +102,9 @@ const writeForeignClaim = (file: string, token: string, ageMs: number) => {
   utimesSync(file, t, t)
 }
 
+/** Process tests take 1–3 s here; the bound leaves room for a loaded machine. */
+const slow = 20_000
+
 const runScoped = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Effect.scoped(effect))
 
 describe("claims between real processes", () => {
@@ -123,7 +126,7 @@ describe("claims between real processes", () => {
     expect(order[1]!.name).toBe(waiter.name)
     expect(results.flat().filter((e) => e.event === "waiting").length).toBe(1)
     expect(existsSync(path.join(dir, "claims", "k1.claim"))).toBe(false)
-  })
+  }, slow)
 
   test("a holder killed with SIGKILL: the waiter sees its PID gone and takes over well before staleMs", async () => {
     const dir = tempDir()
@@ -144,7 +147,7 @@ describe("claims between real processes", () => {
     expect(heldB.tookOverFrom?.token).toBe(heldA.token)
     // staleMs is 30 s by default; the PID check must not wait for it.
     expect(heldB.t - killedAt).toBeLessThan(3_000)
-  })
+  }, slow)
 
   test("two waiters racing to take over a stale claim: never two inside at once, the stale claim gone after", async () => {
     const dir = tempDir()
@@ -166,7 +169,7 @@ describe("claims between real processes", () => {
     expect(held.every((h) => h.tookOverFrom === undefined || h.tookOverFrom.token === "stale-token")).toBe(true)
     expect(sections(log).length).toBe(3)
     expect(existsSync(path.join(claims, "k4.claim"))).toBe(false)
-  })
+  }, slow)
 
   test("release leaves a claim that another owner has taken over", async () => {
     const dir = tempDir()
@@ -178,7 +181,7 @@ describe("claims between real processes", () => {
     await a.done()
     expect(JSON.parse(readFileSync(file, "utf8")).token).toBe("intruder")
     expect(await a.stderr.then((s) => s + a.events.map((e) => e.name).join("\n"))).toContain("no longer ours")
-  })
+  }, slow)
 })
 
 describe("claims judged by heartbeat (foreign host)", () => {
@@ -211,7 +214,7 @@ describe("claims judged by heartbeat (foreign host)", () => {
     expect(held.waited).toBe(true)
     expect(held.tookOverFrom?.token).toBe("fresh-token")
     expect(Date.now() - stoppedAt).toBeGreaterThan(800) // it waited for staleness, not less
-  })
+  }, slow)
 })
 
 describe("claims within one process", () => {
@@ -277,7 +280,7 @@ describe("claims within one process", () => {
     const claims = tempDir()
     const bad = await Effect.runPromiseExit(Effect.scoped(acquireClaim(claims, "../escape")))
     expect(String(Exit.isFailure(bad) && bad.cause)).toContain("not a plain file name")
-    const slow = await Effect.runPromiseExit(Effect.scoped(acquireClaim(claims, "k", { heartbeatMs: 20_000 })))
-    expect(String(Exit.isFailure(slow) && slow.cause)).toContain("at most half of staleMs")
+    const unsafe = await Effect.runPromiseExit(Effect.scoped(acquireClaim(claims, "k", { heartbeatMs: 20_000 })))
+    expect(String(Exit.isFailure(unsafe) && unsafe.cause)).toContain("at most half of staleMs")
   })
 })
