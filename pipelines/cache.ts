@@ -119,13 +119,14 @@ const renderGc = (r: GcResult, keep: string) => {
   const d = r.deleted
   const freed = d.steps.bytes + d.checkpoints.bytes + d.blobs.bytes + d.temps.bytes + d.runRecords.bytes
   return [
-    `gc ${r.root} (keep ${keep}: ${r.keptRuns.length} runs; grace ${r.graceMinutes} min)${r.dryRun ? " — dry run" : ""}`,
+    `gc ${r.root} (keep ${keep}: ${r.keptRuns.length} run${r.keptRuns.length === 1 ? "" : "s"}; grace ${r.graceMinutes} min)${r.dryRun ? " — dry run" : ""}`,
     ...r.keptRuns.map((k) => `  kept run: ${k.pipeline} ${k.startedAt} ${k.out}`),
     ...r.liveRuns.map((k) => `  running (pid ${k.pid}): ${k.pipeline} ${k.startedAt}; everything written since it started is kept`),
     `${verb} ${count(d.steps, "step entries")}, ${count(d.checkpoints, "checkpoints")}, ${count(d.blobs, "blobs")}, ` +
       `${count(d.temps, "temp files")}, ${count(d.runRecords, "run-log records")}: ${mib(freed)} in all`,
     `kept ${count(r.kept.steps, "step entries")}, ${count(r.kept.checkpoints, "checkpoints")}, ${count(r.kept.blobs, "blobs")}, ` +
-      `${r.kept.runRecords.count} run-log records; ${r.keptYoung} of them only because younger than the grace period` +
+      `${r.kept.runRecords.count} run-log records` +
+      (r.keptYoung ? `; ${r.keptYoung} of these files only because they are younger than ${r.graceMinutes} min or a live run's` : "") +
       (r.skipped ? `; ${r.skipped} files changed during gc and were left alone` : "")
   ].join("\n")
 }
