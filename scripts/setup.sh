@@ -11,14 +11,22 @@ if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.packa
   npm ci --no-audit --no-fund
 fi
 
-# 2. Debian packages, where apt is at hand: Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist/), and
-#    libtorch + g++ for the native `torch` backend's shim (shared/backend/torch; LWI_LIBTORCH selects another libtorch).
+# 2. Debian packages, where apt is at hand. CI requires what the headline figures rest on (tests/requirements.ts):
+#    - Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist/);
+#    - libtorch + g++ for the native `torch` backend's shim (shared/backend/torch; LWI_LIBTORCH selects another libtorch);
+#    - the PyTorch benchmark peer: python3-torch, and libopenblas0-pthread so that libblas.so.3 (which both the peer
+#      and lwi's libtorch load) is OpenBLAS rather than the reference BLAS: the peer runs with the same BLAS as lwi.
+#    Each package is checked first, so a second run installs nothing.
+installed() { command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 apt_packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)
 if [ -z "${LWI_LIBTORCH:-}" ]; then
   [ -f /usr/include/ATen/ATen.h ] || apt_packages+=(libtorch-dev)
   command -v g++ >/dev/null 2>&1 || apt_packages+=(g++)
 fi
+/usr/bin/python3 -c "import torch" >/dev/null 2>&1 || installed python3-torch || apt_packages+=(python3-torch)
+installed libopenblas0-pthread || apt_packages+=(libopenblas0-pthread)
+missing_hint="the tests that need them will fail (a developer may skip them: LWI_ALLOW_MISSING=torch,fashion-mnist,pytorch)"
 if [ ${#apt_packages[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""
@@ -26,22 +34,24 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
       if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo="skip"; fi
     fi
     if [ "$sudo" = skip ]; then
-      echo "lwi setup: cannot install ${apt_packages[*]} (not root, no sudo); datasets will be looked up elsewhere"
+      echo "lwi setup: cannot install ${apt_packages[*]} (not root, no sudo); $missing_hint"
     else
       echo "lwi setup: installing ${apt_packages[*]} with apt-get"
-      $sudo apt-get update -qq || true
+      $sudo apt-get update -qq || echo "lwi setup: apt-get update failed; trying the install with the package lists at hand"
       DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_packages[@]}" >/dev/null \
-        || echo "lwi setup: apt-get could not install ${apt_packages[*]}; see data/README.md for other sources"
+        || echo "lwi setup: apt-get could not install ${apt_packages[*]}; $missing_hint (data/README.md lists other sources for the data)"
     fi
   else
-    echo "lwi setup: no apt-get; Fashion-MNIST will be downloaded on first use (see data/README.md)"
+    echo "lwi setup: no apt-get, so ${apt_packages[*]} are not installed; $missing_hint"
   fi
 fi
 
-# 3. The torch backend's shim, built once per source hash into .lwi/native/ (a failure only means: no torch backend;
-#    lwi then says so in one line and uses wasm).
+# 3. The torch backend's shim, built once per source hash into .lwi/native/. Without it pipelines say so in one line
+#    and use wasm, but the tests of the torch backend fail (CI requires it).
 if [ -x scripts/build-torch-shim.sh ]; then
-  scripts/build-torch-shim.sh >/dev/null 2>/tmp/lwi-shim-build.log \
+  log=$(mktemp)
+  scripts/build-torch-shim.sh >/dev/null 2>"$log" \
     && echo "lwi setup: torch backend shim ready" \
-    || echo "lwi setup: torch backend not built ($(tail -n 1 /tmp/lwi-shim-build.log)); wasm will be used"
+    || echo "lwi setup: torch backend not built ($(tail -n 1 "$log")); pipelines will use wasm, and the torch tests will fail"
+  rm -f "$log"
 fi

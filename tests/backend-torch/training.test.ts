@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs"
 import { join } from "node:path"
 import { TorchOpError } from "../../shared/backend/torch/errors.ts"
 import { createLeNet5, createResNet18 } from "../../shared/models/index.ts"
-import { liveNative, rand, torchTest, unavailable, values } from "./compare.ts"
+import { liveNative, rand, torchTest, values } from "./compare.ts"
 
 /**
  * Elementwise to `rtol`, floored at 1% of the tensor's largest value: a zero-initialised bias after one step is a
@@ -224,8 +224,3 @@ console.log(JSON.stringify(await registerTorchBackend({ libPath: "/nonexistent/l
   })
 })
 
-if (unavailable !== undefined) {
-  describe("torch backend", () => {
-    torchTest(`SKIPPED: ${unavailable}`, () => {})
-  })
-}
