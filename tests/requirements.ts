@@ -113,7 +113,7 @@ export const missingMessage = (missing: ReadonlyArray<Missing>): string =>
     `  (a developer without apt may skip these tests: LWI_ALLOW_MISSING=${missing.map((m) => m.requirement).join(",")})`
   ].join("\n")
 
-type TestFn = () => unknown
+type TestFn = () => void | Promise<unknown>
 export type RequiredTest = (name: string, fn: TestFn, timeout?: number) => void
 
 /**
