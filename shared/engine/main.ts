@@ -16,6 +16,7 @@ import { Runner, type StepRecord, makeRunner } from "./runner.ts"
 import { Store, type StoreShape, makeDiskStore, writeFileAtomic } from "./store.ts"
 import { codeProvenance } from "./provenance.ts"
 import { renderReport } from "./report.ts"
+import { type RunStatus, recordRun } from "./run-log.ts"
 
 export interface RunResult {
   readonly exitCode: number
@@ -90,6 +91,19 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
     )
   )
 
+  // The run log in the cache (shared/engine/run-log.ts): `gc` keeps what recent runs used, and everything written
+  // since a run that is still going started. Only for a cache on disk that this run opened itself.
+  const cacheRoot = options.store === undefined ? path.resolve(config.cache) : undefined
+  const logRun = (status: RunStatus) =>
+    cacheRoot === undefined
+      ? Promise.resolve()
+      : Effect.runPromise(
+          recordRun(cacheRoot, { pipeline: pipeline.name, out, startedAt: started.toISOString(), status, keys: runner.records.map((r) => r.key) }).pipe(
+            Effect.catch((e) => Effect.sync(() => reporter.warn(`run log not written: ${e.message}`)))
+          )
+        )
+  await logRun("running")
+
   const fiber = Effect.runFork(program)
   const onSignal = (signal: string) => () => {
     reporter.line(`\n${signal}: stopping; progress is checkpointed, run the same command again to resume`)
@@ -100,6 +114,7 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
   const exit = await Effect.runPromise(Fiber.await(fiber))
   if (handlers) for (const [s, h] of Object.entries(handlers)) process.off(s, h)
 
+  await logRun(Exit.isSuccess(exit) ? "ok" : Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "failed")
   if (Exit.isSuccess(exit)) return { exitCode: 0, results: exit.value }
   if (Cause.hasInterruptsOnly(exit.cause)) return { exitCode: 130 }
   reporter.line(`error: ${describeFailure(exit.cause)}`)

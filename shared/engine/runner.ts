@@ -17,7 +17,7 @@ import { type CodeFingerprint, type CodeHasher, makeCodeHasher } from "./code.ts
 import { stepKey } from "./hash.ts"
 import { Reporter } from "./reporter.ts"
 import type { Checkpoint, Step, StepContext } from "./step.ts"
-import { Store } from "./store.ts"
+import { Store, type StoreShape } from "./store.ts"
 
 export interface StepRecord {
   readonly name: string
@@ -130,19 +130,51 @@ const execute = <I, O, E, R>(
     const reporter = yield* Reporter
     const started = performance.now()
     const label = `${step.name} [${short(key)}]`
-
-    if (runner.options.fresh) {
-      yield* store.deleteEntry("checkpoints", key)
-    } else {
-      const hit = yield* readCached(step, key)
-      if (hit.found) {
-        const seconds = (performance.now() - started) / 1000
-        runner.records.push({ name: step.name, key, cached: true, seconds, resumed: false })
-        reporter.line(`✓ ${label} cached`)
-        return hit.value
-      }
+    const hitFrom = (value: O, how: string) => {
+      const seconds = (performance.now() - started) / 1000
+      runner.records.push({ name: step.name, key, cached: true, seconds, resumed: false })
+      reporter.line(`✓ ${label} ${how}`)
+      return value
     }
 
+    if (!runner.options.fresh) {
+      const hit = yield* readCached(step, key)
+      if (hit.found) return hitFrom(hit.value, "cached")
+    }
+
+    // A miss: claim the key so that another process sharing the cache does not compute it too. When another
+    // process held it, it has usually just stored the result: look again before computing.
+    return yield* Effect.scoped(
+      Effect.gen(function* () {
+        const claim = yield* store.claim(key, {
+          onWait: (owner) =>
+            reporter.line(`… ${label} is being computed by ${owner ? `process ${owner.pid} on ${owner.host}` : "another process"}; waiting`),
+          onTakeover: (owner, reason) =>
+            reporter.warn(`${label}: took over from ${owner ? `process ${owner.pid} on ${owner.host}` : "an unreadable claim"} (${reason.message})`)
+        })
+        if (claim?.waited && !runner.options.fresh) {
+          const hit = yield* readCached(step, key)
+          if (hit.found) return hitFrom(hit.value, "computed by another process meanwhile")
+        }
+        if (runner.options.fresh) yield* dropCheckpoint(store, key, new Set())
+        return yield* compute(step, encodedInput, context, key, runner, started, label)
+      })
+    )
+  })
+
+/** Runs the step's body (resuming from its checkpoint), stores the result and drops the checkpoint and its blobs. */
+const compute = <I, O, E, R>(
+  step: Step<I, O, E, R>,
+  encodedInput: unknown,
+  context: Readonly<Record<string, unknown>>,
+  key: string,
+  runner: RunnerShape,
+  started: number,
+  label: string
+) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const reporter = yield* Reporter
     const input = yield* Schema.decodeUnknownEffect(step.input)(encodedInput).pipe(
       Effect.mapError(schemaIssue(step.name, "input"))
     )
@@ -162,14 +194,23 @@ const execute = <I, O, E, R>(
             reporter.warn(`${label}: checkpoint does not decode; starting over`)
             return undefined
           }
+          for (const hash of artifactHashes(raw)) {
+            if (!(yield* store.verifyBlob(hash))) {
+              reporter.warn(`${label}: checkpoint names artifact ${short(hash)} that is missing or corrupt; starting over`)
+              return undefined
+            }
+          }
           resumed = true
           return decoded.value
         }),
         save: (state) =>
-          Schema.encodeEffect(schema)(state).pipe(
-            Effect.orDie,
-            Effect.flatMap((enc) => store.putEntry("checkpoints", key, enc))
-          )
+          Effect.gen(function* () {
+            const encoded = yield* Schema.encodeEffect(schema)(state).pipe(Effect.orDie)
+            const previous = yield* store.getEntry("checkpoints", key).pipe(Effect.orElseSucceed(() => undefined))
+            yield* store.putEntry("checkpoints", key, encoded)
+            // The superseded state's blobs: only the new checkpoint (and the step's input) may still name them.
+            yield* dropBlobs(store, artifactHashes(previous), new Set([...artifactHashes(encoded), ...artifactHashes(encodedInput)]))
+          })
       })
     }
     reporter.line(`▶ ${label}`)
@@ -178,11 +219,27 @@ const execute = <I, O, E, R>(
       Effect.mapError(schemaIssue(step.name, "output"))
     )
     yield* store.putEntry("steps", key, { step: step.name, ...context, output: encodedOutput })
-    yield* store.deleteEntry("checkpoints", key)
+    yield* dropCheckpoint(store, key, new Set([...artifactHashes(encodedOutput), ...artifactHashes(encodedInput)]))
     const seconds = (performance.now() - started) / 1000
     runner.records.push({ name: step.name, key, cached: false, seconds, resumed })
     reporter.line(`✓ ${label} ${resumed ? "resumed and " : ""}done in ${seconds.toFixed(2)}s`)
     return output
+  })
+
+/**
+ * Deletes `hashes` except those in `keep`. Blobs are shared by content, so another entry may name one of them (e.g. a
+ * shorter training run's output equal to this run's intermediate state): its reader then finds it missing, warns
+ * and recomputes (readCached verifies every blob) — a rare recomputation, never a wrong result.
+ */
+const dropBlobs = (store: StoreShape, hashes: Iterable<string>, keep: ReadonlySet<string>) =>
+  Effect.forEach([...hashes].filter((h) => !keep.has(h)), (h) => store.deleteBlob(h), { discard: true })
+
+/** Removes a key's checkpoint and the blobs only it named (a finished step no longer needs its intermediate states). */
+const dropCheckpoint = (store: StoreShape, key: string, keep: ReadonlySet<string>) =>
+  Effect.gen(function* () {
+    const previous = yield* store.getEntry("checkpoints", key).pipe(Effect.orElseSucceed(() => undefined))
+    yield* store.deleteEntry("checkpoints", key)
+    yield* dropBlobs(store, artifactHashes(previous), keep)
   })
 
 /** A cache lookup: a hit only when the entry, its output Schema and every referenced artifact check out. */

@@ -8,11 +8,12 @@
  * entry is deleted and reported as `CorruptArtifact`, never returned.
  * @lwi-key-neutral — it stores and verifies bytes that others computed; it computes none (shared/engine/code.ts).
  */
-import { Context, Effect, Layer } from "effect"
-import { randomBytes } from "node:crypto"
+import { Context, Effect, Layer, type Scope } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { writeFileAtomic as atomicWrite } from "../atomic-write.ts"
 import { CorruptArtifact } from "../errors.ts"
+import { type ClaimHeld, type ClaimOptions, acquireClaim } from "./claim.ts"
 import { MissingArtifact, StoreError } from "./errors.ts"
 import { canonicalJson, sha256Hex } from "./hash.ts"
 
@@ -29,6 +30,16 @@ export interface StoreShape {
   readonly getEntry: (table: Table, key: string) => Effect.Effect<unknown, CorruptArtifact | StoreError>
   readonly putEntry: (table: Table, key: string, value: unknown) => Effect.Effect<void, StoreError>
   readonly deleteEntry: (table: Table, key: string) => Effect.Effect<void, StoreError>
+  /** Removes a blob (a checkpoint's superseded state). Readers that still name it see a miss and recompute. */
+  readonly deleteBlob: (hash: string) => Effect.Effect<void, StoreError>
+  /**
+   * Holds the claim on `key` for the rest of the scope, so that processes sharing this store compute each key once
+   * (shared/engine/claim.ts). A store no other process can see (memory) has nothing to claim: `undefined`.
+   */
+  readonly claim: (
+    key: string,
+    options: Pick<ClaimOptions, "onWait" | "onTakeover">
+  ) => Effect.Effect<ClaimHeld | undefined, StoreError, Scope.Scope>
 }
 
 export class Store extends Context.Service<Store, StoreShape>()("lwi/engine/Store") {}
@@ -63,25 +74,8 @@ const io = <A>(operation: string, p: string, f: () => Promise<A>) =>
     catch: (e) => new StoreError({ path: p, operation, reason: (e as Error).message })
   })
 
-/** Writes `data` to `file` atomically: temp file in the same directory, fsync, rename. */
-export const writeFileAtomic = (file: string, data: string | Uint8Array) =>
-  io("write", file, async () => {
-    await fs.mkdir(path.dirname(file), { recursive: true })
-    const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`
-    try {
-      const handle = await fs.open(tmp, "w")
-      try {
-        await handle.writeFile(data)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await fs.rename(tmp, file)
-    } catch (e) {
-      await fs.rm(tmp, { force: true })
-      throw e
-    }
-  })
+/** Writes `data` to `file` atomically (the one atomic write of lwi: shared/atomic-write.ts), as an Effect. */
+export const writeFileAtomic = (file: string, data: string | Uint8Array) => io("write", file, () => atomicWrite(file, data))
 
 const readOrUndefined = (file: string) =>
   io("read", file, async () => {
@@ -121,7 +115,17 @@ export const makeDiskStore = (root: string): StoreShape => {
       Effect.gen(function* () {
         const hash = sha256Hex(bytes)
         const ok = yield* Effect.exit(getBlob(hash))
-        if (ok._tag === "Success") return hash
+        if (ok._tag === "Success") {
+          // Reused: it is new to this run, so `gc`'s grace period must see it as young. Gone meanwhile: write it.
+          const now = new Date()
+          const touched = yield* io("touch", blobPath(hash), () =>
+            fs.utimes(blobPath(hash), now, now).then(
+              () => true,
+              (e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? false : Promise.reject(e))
+            )
+          )
+          if (touched) return hash
+        }
         yield* writeFileAtomic(blobPath(hash), bytes)
         verified.add(hash)
         return hash
@@ -140,7 +144,14 @@ export const makeDiskStore = (root: string): StoreShape => {
         return yield* unwrap(file, bytes.toString("utf8")).pipe(Effect.tapError(() => remove(file)))
       }),
     putEntry: (table, key, value) => writeFileAtomic(entryPath(table, key), wrap(value)),
-    deleteEntry: (table, key) => remove(entryPath(table, key))
+    deleteEntry: (table, key) => remove(entryPath(table, key)),
+    deleteBlob: (hash) =>
+      isHash(hash) ? Effect.andThen(remove(blobPath(hash)), Effect.sync(() => void verified.delete(hash))) : Effect.void,
+    claim: (key, options) =>
+      acquireClaim(path.join(root, "claims"), key, options).pipe(
+        // Options are fixed here, so an invalid one is a bug, not a condition to handle.
+        Effect.catchTag("InvalidClaimOption", (e) => Effect.die(e))
+      )
   }
 }
 
@@ -181,7 +192,9 @@ export const makeMemoryStore = (): StoreShape & { readonly blobs: Map<string, Ui
         )
       }),
     putEntry: (table, key, value) => Effect.sync(() => void entries.set(`${table}/${key}`, wrap(value))),
-    deleteEntry: (table, key) => Effect.sync(() => void entries.delete(`${table}/${key}`))
+    deleteEntry: (table, key) => Effect.sync(() => void entries.delete(`${table}/${key}`)),
+    deleteBlob: (hash) => Effect.sync(() => void blobs.delete(hash)),
+    claim: () => Effect.succeed(undefined)
   }
 }
 

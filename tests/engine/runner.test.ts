@@ -215,4 +215,28 @@ describe("checkpoints", () => {
     // Done: the checkpoint is gone and the result is cached.
     expect([...store.entries.keys()].filter((k) => k.startsWith("checkpoints/"))).toEqual([])
   })
+
+  test("superseded checkpoints' blobs are dropped as the step goes, and the last one's when it finishes", async () => {
+    const Saved = Schema.Struct({ done: Schema.Int, values: ArtifactRef })
+    const s = defineStep({
+      name: "accumulate",
+      code: import.meta.url,
+      input: Schema.Struct({ n: Schema.Int }),
+      output: Schema.Struct({ values: ArtifactRef }),
+      run: (input, ctx) =>
+        Effect.gen(function* () {
+          const ckpt = ctx.checkpoint(Saved)
+          for (let i = 1; i <= input.n; i++) {
+            const values = yield* putArrays({ x: { dtype: "float32", shape: [1], data: Float32Array.of(i) } })
+            yield* ckpt.save({ done: i, values })
+            // Only the current state's blob is left: the one it superseded is gone.
+            expect(store.blobs.size).toBe(1)
+          }
+          return { values: yield* putArrays({ x: { dtype: "float32", shape: [1], data: Float32Array.of(-1) } }) }
+        })
+    })
+    const store = makeMemoryStore()
+    const out = await runWithEngine(step(s, { n: 5 }), makeEngine({ store }))
+    expect([...store.blobs.keys()]).toEqual([out.values.artifact])
+  })
 })
