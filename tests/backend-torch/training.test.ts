@@ -1,9 +1,13 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, setDefaultTimeout, test } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
 import { join } from "node:path"
 import { TorchOpError } from "../../shared/backend/torch/errors.ts"
 import { createLeNet5, createResNet18 } from "../../shared/models/index.ts"
 import { liveNative, rand, torchTest, values } from "./compare.ts"
+
+// As `npm test` (--timeout 300000): this file trains ResNet18 steps on two backends, which takes more than bun's default 5 s on 2 shared
+// cores; the same limit alone as in the suite.
+setDefaultTimeout(300_000)
 
 /**
  * Elementwise to `rtol`, floored at 1% of the tensor's largest value: a zero-initialised bias after one step is a

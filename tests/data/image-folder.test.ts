@@ -203,8 +203,9 @@ describe("bad image folders are BadDataFile naming the file, and write nothing t
     const dir = join(tmp.dir, "empty-class")
     await write(join(dir, "train", "a", "x.jpg"), await solidJpeg(8, 8, [1, 2, 3]))
     await write(join(dir, "train", "b", "readme.txt"), "no images here")
-    const e = await expectTagged<{ fix: string }>(loadImageFolder(dir, { split: "train" }), "BadDataFile", join(dir, "train", "b"))
-    expect(e.fix).toBeDefined()
+    const e = await expectTagged<{ problem: string; fix: string }>(loadImageFolder(dir, { split: "train" }), "BadDataFile", join(dir, "train", "b"))
+    expect(e.problem).toContain("holds no images")
+    expect(e.fix).toBe("add its images or delete the folder")
   })
 
   test("mixed sizes when no size is given", async () => {

@@ -1,9 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
 import { defaultLwConfig } from "../../shared/lw/config.ts"
 import { learnModelInit, lwLayerNames, type LearnModelResult } from "../../shared/lw/greedy.ts"
 import { createResNet18, forwardTo, getLayerWeights, learnableLayers } from "../../shared/models/index.ts"
 import { blobBatch } from "./fixtures.ts"
+
+// As `npm test` (--timeout 300000): this file learns every layer of a ResNet18 in beforeAll, which takes more than bun's default 5 s on 2 shared
+// cores; the same limit alone as in the suite.
+setDefaultTimeout(300_000)
 
 /** Whole-tensor mean and unbiased variance (LW's default statistics), computed here independently. */
 const statsOf = (t: tf.Tensor): [number, number] =>

@@ -1,7 +1,11 @@
-import { beforeAll, describe, expect, test } from "bun:test"
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
 import { createCnn4, createLeNet5, createMLP, createResNet18, learnableLayers } from "../../shared/models/index.ts"
 import { maxPool } from "../../shared/models/layers.ts"
+
+// As `npm test` (--timeout 300000): this file builds full-size ResNet18s, which takes more than bun's default 5 s on 2 shared
+// cores; the same limit alone as in the suite.
+setDefaultTimeout(300_000)
 
 beforeAll(async () => {
   await tf.setBackend("cpu")

@@ -2,10 +2,14 @@
  * The demo pipeline as a user runs it: a real process, real files. Caching across runs, SIGKILL and SIGINT
  * mid-training followed by a resume that ends with the same figures, and usage errors.
  */
-import { afterAll, describe, expect, test } from "bun:test"
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+
+// As `npm test` (--timeout 300000): this file runs real pipeline processes, which takes more than bun's default 5 s on 2 shared
+// cores; the same limit alone as in the suite.
+setDefaultTimeout(300_000)
 
 const root = path.resolve(import.meta.dir, "../..")
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lwi-demo-"))
