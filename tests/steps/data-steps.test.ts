@@ -9,6 +9,7 @@ import { step } from "../../shared/engine/pipeline.ts"
 import { defineStep } from "../../shared/engine/step.ts"
 import { makeMemoryStore } from "../../shared/engine/store.ts"
 import { engineLayer, makeEngine, runWithEngine } from "../../shared/engine/testing.ts"
+import type { ImageSet } from "../../shared/data/types.ts"
 import { DatasetRef, getDataset } from "../../shared/schemas.ts"
 import { prepareDataset } from "../../steps/prepare-dataset.ts"
 import { sampleMinibatch } from "../../steps/sample-minibatch.ts"
@@ -18,6 +19,13 @@ const temp = await makeTempDir("lwi-steps-")
 afterAll(() => temp.cleanup())
 const dir = join(temp.dir, "fashion-mnist")
 const written = await writeMnistDir(dir, { nTrain: 200, nTest: 50, h: 28, w: 28, gzip: true })
+
+/** One sample's bytes, as a string: equal images give equal keys, whatever split they sit in. */
+const sampleKey = (set: ImageSet, i: number): string => {
+  const size = set.height * set.width * set.channels
+  const bytes = set.images.BYTES_PER_ELEMENT
+  return Buffer.from(set.images.buffer, set.images.byteOffset + i * size * bytes, size * bytes).toString("base64")
+}
 
 const prepareInput = async (over: Record<string, unknown> = {}) => ({
   dataset: "fashion-mnist" as const,
@@ -45,17 +53,22 @@ describe("prepare-dataset", () => {
     expect([...train.labels]).toEqual([...written.train.labels])
   })
 
-  test("subset, validation split, RGB and standard normalization", async () => {
-    const input = await prepareInput({ trainSubset: { count: 100 }, val: { count: 20 }, rgb: true, normalization: "standard" })
+  test("validation carved out of the training split before the subset, RGB and standard normalization", async () => {
+    const input = await prepareInput({ trainSubset: { count: 100 }, validation: { count: 20 }, rgb: true, normalization: "standard" })
     const out = await runWithEngine(
       Effect.gen(function* () {
         const out = yield* step(prepareDataset, input)
-        return { ...out, train: yield* getDataset(out.train), val: yield* getDataset(out.val!) }
+        return { ...out, train: yield* getDataset(out.train), val: yield* getDataset(out.validation!) }
       }),
       makeEngine()
     )
-    expect(out.train.n + out.val.n).toBe(100)
+    // The subset keeps its size, and no validation image is a training one (the fixture's 200 training images are
+    // all distinct: image i is (31·i + 7·y + 3·x) mod 256, and 31·i mod 256 differs for every i < 256).
+    expect(out.train.n).toBe(100)
     expect(out.val.n).toBe(20)
+    const rows = (set: typeof out.train) => new Set(Array.from({ length: set.n }, (_, i) => sampleKey(set, i)))
+    const trainRows = rows(out.train)
+    expect([...rows(out.val)].filter((r) => trainRows.has(r))).toEqual([])
     expect(out.train.channels).toBe(3)
     expect(labelHistogram(out.val)).toEqual(new Array(10).fill(2)) // class-balanced
     expect(out.stats.mean).toEqual([0.286, 0.286, 0.286])
@@ -63,6 +76,15 @@ describe("prepare-dataset", () => {
     const px = out.train.images
     expect(px[0]).toBe(px[1]!)
     expect(Math.min(...px.subarray(0, 3000))).toBeGreaterThanOrEqual(-0.286 / 0.353 - 1e-6)
+  })
+
+  test("a validation split that leaves nothing to train on is a BadConfig naming --validation", async () => {
+    const input = await prepareInput({ validation: { count: 200 } })
+    const exit = await Effect.runPromise(Effect.exit(step(prepareDataset, input)).pipe(Effect.provide(engineLayer(makeEngine()))))
+    const error = Exit.isFailure(exit) ? (exit.cause.reasons[0] as { error: { _tag: string; message: string } }).error : undefined
+    expect(error?._tag).toBe("BadConfig")
+    expect(error?.message).toContain("--validation")
+    expect(error?.message).toContain("fewer than the 200 training samples")
   })
 
   test("changed files give a new key (the fingerprint is in the input)", async () => {
