@@ -11,9 +11,9 @@ import { runMain } from "../shared/engine/main.ts"
 import { definePipeline, variants } from "../shared/engine/pipeline.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
-import { fashionMnistPlan, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
+import { dataSplits, fashionMnistPlan, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
-import { experimentTable } from "./lib/report.ts"
+import { experimentTable, splitsNote } from "./lib/report.ts"
 
 export const exampleAblation = definePipeline({
   name: "example-ablation",
@@ -22,7 +22,9 @@ export const exampleAblation = definePipeline({
     ...backendFlags,
     ...dataFlags,
     ...trainFlags({ epochs: 5, quickEpochs: 1, subset: 0, quickSubset: 1000, testSubset: 0, quickTestSubset: 500 }),
-    ...lwFlags({ quickMaxEpochs: 30 })
+    ...lwFlags({ quickMaxEpochs: 30 }),
+    // LW's freeze step measures its evidence there (not reported here); lenet-init-grid's size, so shared steps hit.
+    ...validationFlags({ validation: 500, quickValidation: 100 })
   },
   setup: setupBackend,
   run: (config) =>
@@ -39,9 +41,10 @@ export const exampleAblation = definePipeline({
           Effect.flatMap(learnedInit(model, data, v.lw, config.seed, tf.getBackend()), (init) =>
             trainAndEvaluate(model, init.weights, data, trainConfigFrom(config), tf.getBackend()))
       )
-      return { experiments }
+      return { splits: dataSplits(data), experiments }
     }),
-  report: ({ experiments }) => ["## A new ablation, composed from existing steps", "", experimentTable(experiments)].join("\n")
+  report: ({ splits, experiments }) =>
+    ["## A new ablation, composed from existing steps", "", experimentTable(experiments), "", splitsNote(splits)].join("\n")
 })
 
 if (import.meta.main) runMain(exampleAblation)

@@ -3,9 +3,10 @@
  * against the same network from Kaiming (RAE1) and from N(0,1) (RAE2), and the usual Kaiming + BN (the thesis's
  * Tables 6.2 and 6.5). Same data, seed and training budget for all four; the dataset and mini-batch steps are shared,
  * every LW layer is its own cached step (an interrupted run resumes at the layer it reached), and the report sets out
- * each learned layer's statistics on held-out images as evidence.
+ * each learned layer's statistics on held-out images as evidence: a validation split carved out of the training set
+ * (the test split only scores accuracy).
  *
- *   bun run pipelines/resnet-nobn.ts [--quick] [--epochs N] [--subset N] [--stem imagenet|small]
+ *   bun run pipelines/resnet-nobn.ts [--quick] [--epochs N] [--subset N] [--validation 200] [--stem imagenet|small]
  *                                    [--dataset fashion-mnist|imagenette --data DIR] [--size 64]
  */
 import * as tf from "@tensorflow/tfjs"
@@ -17,9 +18,9 @@ import { definePipeline, variants } from "../shared/engine/pipeline.ts"
 import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
-import { heuristicInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate } from "./lib/experiment.ts"
+import { dataSplits, heuristicInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
-import { experimentTable, layerStatsSections } from "./lib/report.ts"
+import { evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
 
 const experimentsPlan = [
   { id: "LW (no BN)", init: "lw", batchNorm: false },
@@ -40,9 +41,11 @@ export const resnetNobn = definePipeline({
     // test sets, 5 epochs. On wasm (about 5× slower) use --subset 10000 --test-subset 2000 --epochs 3.
     ...trainFlags({ epochs: 5, quickEpochs: 1, subset: 0, quickSubset: 256, testSubset: 0, quickTestSubset: 200 }),
     // 200, not LeNet's 25: ResNet18's deep layers have 1×1–4×4 maps and up to 1.2 M weights, and learned on 25 images
-    // they fit those 25 and blow up elsewhere (measured: held-out activation variance 11,220 at layer4.1.conv2 with
-    // 25, and the network diverged at its 2nd SGD step; with 200 it trains — see README).
+    // they fit those 25 and blow up elsewhere (measured on 200 test images, before lwi had a validation split:
+    // activation variance 11,220 at layer4.1.conv2 with 25, and the network diverged at its 2nd SGD step; with 200 it
+    // trains — see README).
     ...lwFlags({ quickMaxEpochs: 10, lwBatch: 200, quickLwBatch: 32 }),
+    ...validationFlags({ validation: 200, quickValidation: 100 }),
     dataset: { kind: "enum", values: ["fashion-mnist", "imagenette"], default: "fashion-mnist", doc: "dataset" },
     size: { kind: "int", default: 64, check: "number.integer >= 16", doc: "Imagenette image side after resizing" },
     // The ImageNet stem (7×7 s2 + max-pool) is the standard ResNet18 and 6× cheaper than the small-image stem on
@@ -62,7 +65,7 @@ export const resnetNobn = definePipeline({
         rgb: false,
         ...(imagenette ? { resize: { height: config.size, width: config.size } } : {}),
         lwBatch: config.lwBatch,
-        heldOut: 200,
+        validation: config.validation,
         seed: config.seed
       })
       // The model follows the prepared data: image size, channels and number of classes (an image folder may hold
@@ -98,13 +101,13 @@ export const resnetNobn = definePipeline({
       )
       // In the plan's order, whatever order the experiments finished in.
       const ordered = Object.fromEntries(experimentsPlan.flatMap((e) => (e.id in layerStats ? [[e.id, layerStats[e.id]]] : [])))
-      return { experiments, layerStats: ordered }
+      return { splits: dataSplits(data), experiments, layerStats: ordered }
     }),
-  report: ({ experiments, layerStats }, config) =>
+  report: ({ splits, experiments, layerStats }, config) =>
     [
       "## ResNet18 without BN: initialization decides whether it trains (thesis Tables 6.2, 6.5)",
       "",
-      `${config.dataset}, ${config.subset || "all"} training / ${config.testSubset || "all"} test images, ` +
+      `${config.dataset}, ${splits.training.count} training / ${splits.accuracy.count} test images, ` +
         `${config.epochs} epochs, SGD lr ${config.lr} momentum 0.9, batch ${config.batch}, ${config.stem} stem.`,
       "",
       experimentTable(experiments),
@@ -112,13 +115,15 @@ export const resnetNobn = definePipeline({
       "The thesis's own figures are not reproduced here (this repository does not hold the thesis); compare with its",
       "Tables 6.2 and 6.5. Data differences: this run's subset and epochs, one seed.",
       "",
-      "## Evidence: every conv at the start of training, on 200 held-out test images",
+      splitsNote(splits),
       "",
-      "Per layer: the output mean (LW's target 0) and the activation variance (target 1) on images no experiment",
-      "learned or trained on — after LW for the LW rows, at the heuristic draw for RAE1 and RAE2.",
+      evidenceHeading(splits, "every conv at the start of training"),
+      "",
+      "Per layer: the output mean (LW's target 0) and the activation variance (target 1) on validation images no",
+      "experiment learned or trained on — after LW for the LW rows, at the heuristic draw for RAE1 and RAE2.",
       "A residual block's last conv is learned against the activation after the addition (identity or 1×1 downsample",
       "path carried as in the forward pass), so its \"activation variance\" is that of relu(conv2 + shortcut).",
-      `Each layer is learned on ${config.lwBatch} training images; these statistics are on other images. The thesis'`,
+      `Each layer is learned on ${splits.lwBatch.count} training images; these statistics are on other images. The thesis'`,
       "N(0, 0.1²) start has a gain of fanIn·0.01 (46 at layer4), and gradient descent never shrinks the part of it",
       "outside the span of the images a layer is learned on: compare the first two tables' deep layers.",
       "",

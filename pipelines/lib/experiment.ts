@@ -1,10 +1,11 @@
 /**
  * The building blocks the LW pipelines share, each a few steps composed: Fashion-MNIST (or Imagenette) prepared
- * with its mini-batches, a learned initialization (LW, layer by layer), a heuristic one, and train + evaluate.
+ * with its validation split and LW mini-batch, a learned initialization (LW, layer by layer), a heuristic one, and train + evaluate.
  * Because every piece is a cached step, experiments that share upstream work (the dataset, the LW batch, layers
  * already learned) run it once.
  */
 import { Effect } from "effect"
+import type { FlagDefs } from "../../shared/engine/flags.ts"
 import { step, sequence } from "../../shared/engine/pipeline.ts"
 import { Reporter } from "../../shared/engine/reporter.ts"
 import { attempt } from "../../shared/errors.ts"
@@ -35,29 +36,56 @@ export interface DataPlan {
   readonly testSubset: number
   readonly rgb: boolean
   readonly resize?: { readonly height: number; readonly width: number }
-  /** Samples LW learns each layer on (the thesis's LeNet figures use 25). */
+  /** Samples LW learns each layer on, drawn from the training split (the thesis's LeNet figures use 25). */
   readonly lwBatch: number
-  /** Held-out samples for the per-layer statistics. */
-  readonly heldOut: number
+  /** Validation samples carved out of the training split, on which the per-layer evidence is measured. */
+  readonly validation: number
   readonly seed: number
 }
 
+/**
+ * Four disjoint roles: `train` is what every network trains on (and the LW batch is drawn from it), `validation`
+ * (carved out of the training split, seen by no model) gives the per-layer evidence that chose LW's defaults, and
+ * `test` scores final accuracy and loss, nothing else.
+ */
 export interface ExperimentData {
   readonly train: DatasetRef
-  readonly test: DatasetRef
   readonly lwBatch: DatasetRef
-  readonly heldOut: DatasetRef
+  readonly validation: DatasetRef
+  readonly test: DatasetRef
 }
 
-/** The LeNet pipelines' data: Fashion-MNIST, no resizing, 500 held-out test images for the per-layer evidence. */
-export const fashionMnistPlan = (c: { data: string; subset: number; testSubset: number; lwBatch: number; seed: number }): DataPlan => ({
+/** Which split each figure of a run comes from: results.json `splits`, and in words in report.md (lib/report.ts). */
+export const dataSplits = (data: ExperimentData) =>
+  ({
+    training: { split: "train", count: data.train.n },
+    lwBatch: { split: "train", count: data.lwBatch.n },
+    evidence: { split: "validation", count: data.validation.n },
+    accuracy: { split: "test", count: data.test.n }
+  }) as const
+export type DataSplits = ReturnType<typeof dataSplits>
+
+/** The flag sizing the validation split (pipelines that measure per-layer evidence). */
+export const validationFlags = (d: { validation: number; quickValidation: number }) =>
+  ({
+    validation: {
+      kind: "int",
+      default: d.validation,
+      quick: d.quickValidation,
+      check: "number.integer >= 1",
+      doc: "held-out images for the per-layer evidence: a validation split carved out of the training split (not trained on, not the test split)"
+    }
+  }) as const satisfies FlagDefs
+
+/** The LeNet pipelines' data: Fashion-MNIST, no resizing, the validation split for the per-layer evidence. */
+export const fashionMnistPlan = (c: { data: string; subset: number; testSubset: number; lwBatch: number; validation: number; seed: number }): DataPlan => ({
   dataset: "fashion-mnist",
   dataDir: c.data,
   trainSubset: c.subset,
   testSubset: c.testSubset,
   rgb: false,
   lwBatch: c.lwBatch,
-  heldOut: 500,
+  validation: c.validation,
   seed: c.seed
 })
 
@@ -68,6 +96,7 @@ export const prepareData = (plan: DataPlan) =>
     const data = yield* step(prepareDataset, {
       dataset: plan.dataset,
       source,
+      validation: { count: plan.validation },
       ...(plan.trainSubset > 0 ? { trainSubset: { count: plan.trainSubset } } : {}),
       ...(plan.testSubset > 0 ? { testSubset: { count: plan.testSubset } } : {}),
       ...(plan.resize ? { resize: plan.resize } : {}),
@@ -75,21 +104,20 @@ export const prepareData = (plan: DataPlan) =>
       normalization: "standard",
       seed: plan.seed
     })
-    const sample = (count: number, seed: number, from: DatasetRef) =>
-      step(sampleMinibatch, { data: from, amount: { count }, balanced: true, inputsOnly: true, seed })
+    // Asked for above, so always there; the type cannot know it.
+    const validation = data.validation!
     return {
       train: data.train,
-      test: data.test,
-      lwBatch: yield* sample(plan.lwBatch, plan.seed, data.train),
-      // From the test split: never seen by LW nor by training.
-      heldOut: yield* sample(Math.min(plan.heldOut, data.test.n), plan.seed + 1, data.test)
+      lwBatch: yield* step(sampleMinibatch, { data: data.train, amount: { count: plan.lwBatch }, balanced: true, inputsOnly: true, seed: plan.seed }),
+      validation,
+      test: data.test
     } satisfies ExperimentData
   })
 
 /** The layers LW learns for a model: every conv/dense layer but the classifier, in forward order. */
 export const lwLayersOf = (model: ModelSpec): string[] => withPlaceholderWeights(() => withModel(model, lwLayerNames))
 
-/** LW: learn every layer in order (one cached step each), then freeze and measure on held-out data. */
+/** LW: learn every layer in order (one cached step each), then freeze and measure on the validation split. */
 export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwConfig, seed: number, backend: string) =>
   Effect.gen(function* () {
     const base = yield* step(initWeights, { model, init: config.init, classifier: standardInit, seed })
@@ -111,7 +139,7 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
           })
         )
     )
-    const frozen = yield* step(freeze, { model, state: learned.state, heldOut: data.heldOut, backend })
+    const frozen = yield* step(freeze, { model, state: learned.state, heldOut: data.validation, backend })
     const times = learned.layers.map((l) => l.seconds)
     // The layers' learning time, when every layer's was recorded.
     const seconds = times.every((t) => t !== null) ? times.reduce((a, t) => a + t!, 0) : null
@@ -120,10 +148,10 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
 
 /**
  * The same per-layer evidence for any initialization (e.g. a heuristic one): each conv/dense layer's output mean and
- * activation variance on the held-out batch, at the given weights. BN layers use their running statistics.
+ * activation variance on the validation split, at the given weights. BN layers use their running statistics.
  */
 export const initLayerStats = (model: ModelSpec, weights: WeightsRef, data: ExperimentData, backend: string) =>
-  Effect.map(step(freeze, { model, state: weights, heldOut: data.heldOut, backend }), (f) => f.layerStats)
+  Effect.map(step(freeze, { model, state: weights, heldOut: data.validation, backend }), (f) => f.layerStats)
 
 /** A heuristic initialization (Kaiming, Xavier, N(0,1), ...) of every layer. */
 export const heuristicInit = (model: ModelSpec, init: InitConfig, seed: number) => step(initWeights, { model, init, seed })

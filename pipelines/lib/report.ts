@@ -1,6 +1,6 @@
-/** Report sections the LW pipelines share: the experiment table and the per-layer evidence. */
+/** Report sections the LW pipelines share: where each figure comes from, the experiment table, the per-layer evidence. */
 import { markdownTable } from "../../shared/engine/report.ts"
-import type { TrainOutcome } from "./experiment.ts"
+import type { DataSplits, TrainOutcome } from "./experiment.ts"
 
 /** `lwSeconds`: the time LW took to learn the init (null when some layer's time was not recorded). */
 export type ExperimentRow = { readonly id: string; readonly lwSeconds?: number | null } & TrainOutcome
@@ -30,7 +30,20 @@ export const experimentTable = (rows: ReadonlyArray<ExperimentRow>) =>
     ])
   )
 
-/** Per layer, on held-out data: output mean (target 0) and activation variance (target 1), plus the other two. */
+/** Which data each figure comes from (results.json `splits`), in one paragraph. */
+export const splitsNote = (s: DataSplits): string =>
+  [
+    `Data: networks train on ${s.training.count} training images; LW learns each layer on ${s.lwBatch.count} of them.`,
+    `The per-layer evidence is measured on ${s.evidence.count} validation images, carved out of the training split`,
+    `before training: no network trains or learns LW on them. Test accuracy and loss are on ${s.accuracy.count} test`,
+    "images, used for nothing else."
+  ].join("\n")
+
+/** The evidence section's heading: which statistics, when, and on which split. */
+export const evidenceHeading = (s: DataSplits, what: string): string =>
+  `## Evidence: ${what}, on ${s.evidence.count} held-out validation images (from the training split, never trained on)`
+
+/** Per layer, on the validation split: output mean (target 0) and activation variance (target 1), plus the other two. */
 export const layerStatsTable = (stats: ReadonlyArray<LayerStatsRow>) =>
   markdownTable(
     ["layer", "output mean (→ 0)", "activation variance (→ 1)", "output variance", "activation mean"],
@@ -38,7 +51,7 @@ export const layerStatsTable = (stats: ReadonlyArray<LayerStatsRow>) =>
   )
 
 /**
- * What the per-layer statistics say, in words, from the numbers themselves: how far the held-out activation variance
+ * What the per-layer statistics say, in words, from the numbers themselves: how far the validation activation variance
  * drifts from its target across depth, and what that means for the logits the network starts training from.
  */
 export const layerStatsVerdict = (stats: ReadonlyArray<LayerStatsRow>): string => {
@@ -47,14 +60,14 @@ export const layerStatsVerdict = (stats: ReadonlyArray<LayerStatsRow>): string =
   if (vars.length === 0) return ""
   const overflow = inner.find((s) => s.activationVar === null)
   if (overflow !== undefined) {
-    return `From ${overflow.name} on, the held-out activations are NaN/Inf: the signal overflows float32 before training starts.`
+    return `From ${overflow.name} on, the validation activations are NaN/Inf: the signal overflows float32 before training starts.`
   }
   const v = vars as number[]
   const worst = inner.reduce((a, s) => (Math.abs(Math.log(s.activationVar!)) > Math.abs(Math.log(a.activationVar!)) ? s : a))
   const within = v.filter((x) => Math.abs(x - 1) <= 0.25).length
   const logits = stats.at(-1)
   return [
-    `Held-out activation variance: ${num(v[0]!)} at the first layer, ${num(v.at(-1)!)} at the last before the classifier; ` +
+    `Validation activation variance: ${num(v[0]!)} at the first layer, ${num(v.at(-1)!)} at the last before the classifier; ` +
       `${within} of ${v.length} layers within ±0.25 of the target 1; furthest: ${worst.name} (${num(worst.activationVar)}).`,
     logits && logits.outputVar !== null
       ? `The logits start with variance ${num(logits.outputVar)} (a well-scaled start is ≲ 1): ` +

@@ -1,13 +1,20 @@
 /**
  * The three LW pipelines as a user runs them (`--quick`), on a small Fashion-MNIST-format dataset the test writes
  * itself (so CI needs no download): each writes results.json with its experiments and the per-layer evidence, and a
- * pipeline run after another reports the upstream steps they share as cached.
+ * pipeline run after another reports the upstream steps they share as cached. First, their data: the evidence split
+ * shares no image with what the networks train on, the LW batch or the test split.
  */
 import { afterAll, describe, expect, test } from "bun:test"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import sharp from "sharp"
-import { makeTempDir, write, writeMnistDir } from "../data/fixtures.ts"
+import type { ImageSet } from "../../shared/data/types.ts"
+import { labelHistogram } from "../../shared/data/types.ts"
+import { makeEngine, runWithEngine } from "../../shared/engine/testing.ts"
+import { getDataset } from "../../shared/schemas.ts"
+import { dataSplits, prepareData } from "../../pipelines/lib/experiment.ts"
+import { idxBytes, makeTempDir, tinyImages, write, writeMnistDir } from "../data/fixtures.ts"
 
 const root = path.resolve(import.meta.dir, "../..")
 const temp = await makeTempDir("lwi-lw-pipelines-")
@@ -28,6 +35,56 @@ const run = async (pipeline: string, extra: string[] = [], data: string[] = ["--
 }
 
 type Step = { name: string; cached: boolean }
+
+describe("LW pipelines' data (lib/experiment.ts prepareData)", () => {
+  /** 300 training and 60 test images, all distinct: pixels 0 and 1 hold the index and the split (0x80 = test). */
+  const writeDistinct = async (into: string) => {
+    for (const [prefix, n, mark] of [["train", 300, 0], ["t10k", 60, 0x80]] as const) {
+      const images = tinyImages(n, 28, 28)
+      for (let i = 0; i < n; i++) (images[i * 784] = i & 255), (images[i * 784 + 1] = (i >> 8) | mark)
+      await write(path.join(into, `${prefix}-images-idx3-ubyte`), idxBytes(0x803, [n, 28, 28], images))
+      const labels = Uint8Array.from({ length: n }, (_, i) => (i * 3) % 10)
+      await write(path.join(into, `${prefix}-labels-idx1-ubyte`), idxBytes(0x801, [n], labels))
+    }
+  }
+  /** Which fixture image each sample is (its first two pixels, normalized alike in every split). */
+  const ids = (set: ImageSet) => new Set(Array.from({ length: set.n }, (_, i) => `${set.images[i * 784]},${set.images[i * 784 + 1]}`))
+  const shared = (a: Set<string>, b: Set<string>) => [...a].filter((k) => b.has(k)).length
+
+  test("the evidence (validation) images are none of the training, LW-batch or test images", async () => {
+    const dir = path.join(temp.dir, "distinct", "fashion-mnist")
+    await writeDistinct(dir)
+    const plan = { dataset: "fashion-mnist", dataDir: dir, trainSubset: 150, testSubset: 0, rgb: false, lwBatch: 25, validation: 50, seed: 3 } as const
+    const sets = await runWithEngine(
+      Effect.gen(function* () {
+        const data = yield* prepareData(plan)
+        return {
+          splits: dataSplits(data),
+          train: yield* getDataset(data.train),
+          lwBatch: yield* getDataset(data.lwBatch),
+          validation: yield* getDataset(data.validation),
+          test: yield* getDataset(data.test)
+        }
+      }),
+      makeEngine()
+    )
+    const [train, lwBatch, validation, test] = [sets.train, sets.lwBatch, sets.validation, sets.test].map(ids) as [Set<string>, Set<string>, Set<string>, Set<string>]
+    expect([train.size, lwBatch.size, validation.size, test.size]).toEqual([150, 25, 50, 60])
+    expect(shared(validation, test)).toBe(0)
+    expect(shared(validation, train)).toBe(0)
+    expect(shared(validation, lwBatch)).toBe(0)
+    expect(shared(train, test)).toBe(0)
+    // The LW batch is drawn from the training set the networks train on.
+    expect(shared(lwBatch, train)).toBe(25)
+    expect(labelHistogram(sets.validation)).toEqual(new Array(10).fill(5))
+    expect(sets.splits).toEqual({
+      training: { split: "train", count: 150 },
+      lwBatch: { split: "train", count: 25 },
+      evidence: { split: "validation", count: 50 },
+      accuracy: { split: "test", count: 60 }
+    })
+  })
+})
 type Experiment = { id: string; testAccuracy: number; diverged: boolean; epochs: number }
 
 describe("LW pipelines, --quick", () => {
@@ -39,6 +96,17 @@ describe("LW pipelines, --quick", () => {
     expect(r.layerStats.LW.map((s: { name: string }) => s.name)).toEqual(["conv1", "conv2", "fc1", "fc2", "fc3"])
     // One cached step per learned layer: 4 layers × 5 configs.
     expect(r.steps.filter((s: Step) => s.name === "learn-layer-init").length).toBe(20)
+    // Which split each figure comes from: evidence on the validation split (--quick: 100, carved out of the 300
+    // training images before the 200-image subset), accuracy on the test split.
+    expect(r.splits).toEqual({
+      training: { split: "train", count: 200 },
+      lwBatch: { split: "train", count: 25 },
+      evidence: { split: "validation", count: 100 },
+      accuracy: { split: "test", count: 100 }
+    })
+    const report = fs.readFileSync(path.join(temp.dir, "out", "lenet-ablation", "report.md"), "utf8")
+    expect(report).toContain("## Evidence: per-layer statistics after LW, on 100 held-out validation images")
+    expect(report).not.toContain("held-out test")
   })
 
   test("lenet-init-grid after lenet-ablation: the shared data steps and the ReLU × LW layers come from the cache", async () => {
@@ -98,12 +166,15 @@ describe("LW pipelines, --quick", () => {
         }
       }
     }
-    const data = ["--dataset", "imagenette", "--data", dir, "--size", "16", "--subset", "0", "--test-subset", "0"]
+    // 2 validation images per class for the evidence, leaving 12 per class to train on.
+    const data = ["--dataset", "imagenette", "--data", dir, "--size", "16", "--subset", "0", "--test-subset", "0", "--validation", "6"]
     const r = await run("resnet-nobn", ["--lw-max-epochs", "2", "--lw-batch", "12"], data)
     expect(r.experiments).toHaveLength(5)
     for (const e of r.experiments as Experiment[]) expect(e.testAccuracy).toBeGreaterThanOrEqual(0)
     const prepared = r.steps.find((s: Step) => s.name === "prepare-dataset")
     expect(prepared.cached).toBe(false)
     expect(r.layerStats["LW (no BN)"].at(-1).name).toBe("fc")
+    expect(r.splits.evidence).toEqual({ split: "validation", count: 6 })
+    expect(r.splits.training).toEqual({ split: "train", count: 36 })
   })
 })
