@@ -17,9 +17,9 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs"
-import { basename, dirname, join } from "node:path"
+import { basename } from "node:path"
 import { fileURLToPath } from "node:url"
-import { makeCodeHasher } from "../engine/code.ts"
+import { makeCodeHasher, owningPackage } from "../engine/code.ts"
 import { sha256Hex } from "../engine/hash.ts"
 
 export type TensorEnvironment = {
@@ -46,17 +46,7 @@ const kernelModules: Record<string, string> = {
 /** Native libraries that compute tensors, as they appear in /proc/self/maps. */
 const nativePattern = /(libshim|libtorch|libc10|blas|lapack|gomp|omp|dnnl|mkl|xnnpack|tensorflow)/i
 
-const packageVersion = (name: string): string => {
-  const entry = fileURLToPath(import.meta.resolve(name))
-  for (let dir = dirname(entry); dir !== dirname(dir); dir = dirname(dir)) {
-    const pj = join(dir, "package.json")
-    if (existsSync(pj)) {
-      const meta = JSON.parse(readFileSync(pj, "utf8")) as { name?: string; version?: string }
-      if (meta.name === name) return meta.version ?? "unknown"
-    }
-  }
-  return "unknown"
-}
+const packageVersion = (name: string): string => owningPackage(fileURLToPath(import.meta.resolve(name)))?.version ?? "unknown"
 
 /** Mapped native libraries (Linux): resolved file name and size, sorted; [] where /proc is absent. */
 const mappedLibraries = (): { libraries: string[]; shim: string | null } => {

@@ -62,7 +62,7 @@ const packageName = (spec: string) => {
 }
 
 /** The nearest package.json above `file` that has a name: the package a resolved file belongs to. */
-const owningPackage = (file: string): { name: string; version: string } | undefined => {
+export const owningPackage = (file: string): { name: string; version: string } | undefined => {
   for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
     const pj = join(dir, "package.json")
     if (existsSync(pj)) {
