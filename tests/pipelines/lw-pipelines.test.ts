@@ -4,7 +4,7 @@
  * pipeline run after another reports the upstream steps they share as cached. First, their data: the evidence split
  * shares no image with what the networks train on, the LW batch or the test split.
  */
-import { afterAll, describe, expect, test } from "bun:test"
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -15,6 +15,10 @@ import { makeEngine, runWithEngine } from "../../shared/engine/testing.ts"
 import { getDataset } from "../../shared/schemas.ts"
 import { dataSplits, prepareData } from "../../pipelines/lib/experiment.ts"
 import { idxBytes, makeTempDir, tinyImages, write, writeMnistDir } from "../data/fixtures.ts"
+
+// As `npm test` (--timeout 300000): these tests run real pipeline processes, which take minutes on 2 shared cores;
+// the same limit alone as in the suite.
+setDefaultTimeout(300_000)
 
 const root = path.resolve(import.meta.dir, "../..")
 const temp = await makeTempDir("lwi-lw-pipelines-")
@@ -85,13 +89,25 @@ describe("LW pipelines' data (lib/experiment.ts prepareData)", () => {
     })
   })
 })
-type Experiment = { id: string; testAccuracy: number; diverged: boolean; epochs: number }
+type Experiment = { id: string; testAccuracy: number; testLoss: number; diverged: boolean; divergedAt: string | null; epochs: number }
+
+/**
+ * Each row's accuracy is a count of correct answers over the `n` test images (not a percentage, not a mean of
+ * per-batch means), and `diverged` is exactly what the row shows: a divergence point, or a loss that is not finite.
+ */
+const expectScoredOn = (experiments: Experiment[], n: number) => {
+  for (const e of experiments) {
+    const correct = e.testAccuracy * n
+    expect({ id: e.id, offCount: Math.abs(correct - Math.round(correct)) < 1e-6, inRange: correct >= 0 && correct <= n }).toEqual({ id: e.id, offCount: true, inRange: true })
+    expect({ id: e.id, diverged: e.diverged }).toEqual({ id: e.id, diverged: e.divergedAt !== null || e.testLoss < 0 })
+  }
+}
 
 describe("LW pipelines, --quick", () => {
   test("lenet-ablation: LW, LAE1–4 and Kaiming, with per-layer statistics", async () => {
     const r = await run("lenet-ablation")
     expect(r.experiments.map((e: Experiment) => e.id)).toEqual(["LW", "LAE1", "LAE2", "LAE3", "LAE4", "Kaiming"])
-    for (const e of r.experiments as Experiment[]) expect(e.testAccuracy).toBeGreaterThanOrEqual(0)
+    expectScoredOn(r.experiments, 100)
     expect(Object.keys(r.layerStats)).toEqual(["LW", "LAE1", "LAE2", "LAE3", "LAE4"])
     expect(r.layerStats.LW.map((s: { name: string }) => s.name)).toEqual(["conv1", "conv2", "fc1", "fc2", "fc3"])
     // One cached step per learned layer: 4 layers × 5 configs.
@@ -112,6 +128,14 @@ describe("LW pipelines, --quick", () => {
   test("lenet-init-grid after lenet-ablation: the shared data steps and the ReLU × LW layers come from the cache", async () => {
     const r = await run("lenet-init-grid")
     expect(r.experiments.length).toBe(9)
+    expectScoredOn(r.experiments, 100)
+    // relu × LW is the ablation's LW from the same cached steps: the same figures, not a recomputation that drifted.
+    const ablation = JSON.parse(fs.readFileSync(path.join(temp.dir, "out", "lenet-ablation", "results.json"), "utf8"))
+    const pick = (rows: Experiment[], id: string) => {
+      const e = rows.find((x) => x.id === id)!
+      return { testAccuracy: e.testAccuracy, testLoss: e.testLoss, diverged: e.diverged, epochs: e.epochs }
+    }
+    expect(pick(r.experiments, "relu × LW")).toEqual(pick(ablation.experiments, "LW"))
     const cached = (name: string) => r.steps.filter((s: Step) => s.name === name).every((s: Step) => s.cached)
     expect(cached("prepare-dataset")).toBe(true)
     expect(cached("sample-minibatch")).toBe(true)
@@ -150,7 +174,7 @@ describe("LW pipelines, --quick", () => {
       "RAE2: N(0,1) (no BN)"
     ])
     expect(r.layerStats["LW (no BN)"].map((s: { name: string }) => s.name)).toContain("layer2.0.downsample")
-    for (const e of r.experiments as Experiment[]) expect(typeof e.diverged).toBe("boolean")
+    expectScoredOn(r.experiments, 100)
   })
 
   test("resnet-nobn on an Imagenette-layout folder: the model follows the data (3 classes, 16×16 RGB)", async () => {
@@ -170,7 +194,7 @@ describe("LW pipelines, --quick", () => {
     const data = ["--dataset", "imagenette", "--data", dir, "--size", "16", "--subset", "0", "--test-subset", "0", "--validation", "6"]
     const r = await run("resnet-nobn", ["--lw-max-epochs", "2", "--lw-batch", "12"], data)
     expect(r.experiments).toHaveLength(5)
-    for (const e of r.experiments as Experiment[]) expect(e.testAccuracy).toBeGreaterThanOrEqual(0)
+    expectScoredOn(r.experiments, 15) // 3 classes × 5 val images
     const prepared = r.steps.find((s: Step) => s.name === "prepare-dataset")
     expect(prepared.cached).toBe(false)
     expect(r.layerStats["LW (no BN)"].at(-1).name).toBe("fc")
