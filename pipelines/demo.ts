@@ -13,6 +13,7 @@ import { runMain } from "../shared/engine/main.ts"
 import { markdownTable } from "../shared/engine/report.ts"
 import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
+import { deriveSeed } from "../shared/random.ts"
 import { evaluate } from "../steps/evaluate.ts"
 import { initWeights } from "../steps/init-weights.ts"
 import { makeCircles } from "../steps/make-circles.ts"
@@ -37,7 +38,7 @@ export const demo = definePipeline({
     Effect.gen(function* () {
       const model: ModelSpec = { arch: "mlp", inputShape: [1, 2, 1], depth: 2, width: 32, activation: "relu", classes: 2 }
       const trainSet = yield* step(makeCircles, { n: config.samples, noise: 0.1, factor: 0.5, seed: config.seed })
-      const testSet = yield* step(makeCircles, { n: 1000, noise: 0.1, factor: 0.5, seed: config.seed + 1_000_000 })
+      const testSet = yield* step(makeCircles, { n: 1000, noise: 0.1, factor: 0.5, seed: deriveSeed(config.seed, "circles/test") })
       const experiments = yield* variants(inits, (v) =>
         Effect.gen(function* () {
           const initial = yield* step(initWeights, { model, init: v.init, seed: config.seed })

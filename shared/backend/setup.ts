@@ -15,7 +15,8 @@ export const backendFlags = {
     env: "LWI_BACKEND",
     doc: "tfjs backend; auto = the fastest that loads"
   },
-  threads: { kind: "int", default: 0, check: "number.integer >= 0", doc: "intra-op threads (0 = the backend's default)" }
+  // At most 256: a thread pool far beyond the cores only thrashes (a typo like 1000000 started ~5,600 threads).
+  threads: { kind: "int", default: 0, check: "0 <= number.integer <= 256", doc: "intra-op threads (0 = the backend's default; at most 256)" }
 } as const satisfies FlagDefs
 
 /** Selects and initializes the backend; its name goes into results.json, its build into tensor steps' keys. */

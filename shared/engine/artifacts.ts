@@ -5,6 +5,8 @@
 import { Effect, Schema } from "effect"
 import { CorruptArtifact } from "../errors.ts"
 import { type NamedArray, decodeArrays, encodeArrays } from "./arrays.ts"
+import { InvalidJsonArtifact } from "./errors.ts"
+import { canonicalJson } from "./hash.ts"
 import { Store } from "./store.ts"
 
 export const ArtifactRef = Schema.Struct({
@@ -35,8 +37,15 @@ export const getArrays = (ref: ArtifactRef) =>
     })
   )
 
+/** JSON through the one canonical encoding: NaN/Infinity are an error (JSON would store them as null), not data. */
 export const putJson = (value: unknown, kind = "json") =>
-  putBytes(kind, new TextEncoder().encode(JSON.stringify(value)))
+  Effect.flatMap(
+    Effect.try({
+      try: () => new TextEncoder().encode(canonicalJson(value)),
+      catch: (e) => new InvalidJsonArtifact({ kind, reason: (e as Error).message })
+    }),
+    (bytes) => putBytes(kind, bytes)
+  )
 
 export const getJson = (ref: ArtifactRef) =>
   Effect.flatMap(getBytes(ref), (bytes) =>

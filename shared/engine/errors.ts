@@ -47,3 +47,13 @@ export class MissingEnvironment extends Schema.TaggedError<MissingEnvironment>()
       `(a pipeline's setup: setupBackend from shared/backend/setup.ts; in code, makeRunner({ environment: tensorEnvironment(...) }))`
   }
 }
+
+/** A value stored as a JSON artifact that JSON cannot carry faithfully (NaN, Infinity, binary data). */
+export class InvalidJsonArtifact extends Schema.TaggedError<InvalidJsonArtifact>()("InvalidJsonArtifact", {
+  kind: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `cannot store the ${this.kind} artifact as JSON: ${this.reason} (record non-finite values explicitly, e.g. as null with a flag)`
+  }
+}

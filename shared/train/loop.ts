@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import type { ImageSet } from "../data/types.ts"
-import { createRng } from "../data/random.ts"
+import { createRng, deriveSeed } from "../data/random.ts"
 import type { Optimizer } from "./optim.ts"
 
 export interface EpochStats {
@@ -22,7 +22,7 @@ export interface EpochStats {
 
 /** The sample order of epoch `epoch`: a Fisher–Yates shuffle seeded by (seed, epoch). */
 export const epochOrder = (n: number, seed: number, epoch: number): Uint32Array => {
-  const rng = createRng(seed * 1000003 + epoch)
+  const rng = createRng(deriveSeed(seed, `epoch/${epoch}`))
   const order = new Uint32Array(n)
   for (let i = 0; i < n; i++) order[i] = i
   for (let i = n - 1; i > 0; i--) {
