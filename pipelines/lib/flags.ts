@@ -13,7 +13,9 @@ export const trainFlags = (d: {
   quickTestSubset: number
 }) =>
   ({
-    epochs: { kind: "int", default: d.epochs, quick: d.quickEpochs, check: "number.integer >= 1", doc: "training epochs of the full network" },
+    // At most 10000: far beyond any budget here (the thesis trains for tens), so a typo like 1e12 is an error up
+    // front rather than a run that never ends.
+    epochs: { kind: "int", default: d.epochs, quick: d.quickEpochs, check: "1 <= number.integer <= 10000", doc: "training epochs of the full network" },
     subset: { kind: "int", default: d.subset, quick: d.quickSubset, check: "number.integer >= 0", doc: "training samples (0 = all)" },
     testSubset: { kind: "int", default: d.testSubset, quick: d.quickTestSubset, check: "number.integer >= 0", doc: "test samples (0 = all)" },
     // SGD with momentum 0.9 and lr 0.01: the common recipe for both LeNet and ResNet18 from scratch.
@@ -26,7 +28,8 @@ export const lwFlags = (d: { quickMaxEpochs: number; lwBatch?: number; quickLwBa
     // The thesis's LeNet figures learn each layer on 25 samples (and it suggests ~30 % of the data in general).
     lwBatch: { kind: "int", default: d.lwBatch ?? 25, ...(d.quickLwBatch ? { quick: d.quickLwBatch } : {}), check: "number.integer >= 2", doc: "samples each layer is learned on" },
     // The thesis: at most 200 epochs per layer.
-    lwMaxEpochs: { kind: "int", default: 200, quick: d.quickMaxEpochs, check: "number.integer >= 1", doc: "max LW epochs per layer" },
+    // At most 100000 (500x the thesis's cap): a layer whose targets are never met would otherwise run for ever.
+    lwMaxEpochs: { kind: "int", default: 200, quick: d.quickMaxEpochs, check: "1 <= number.integer <= 100000", doc: "max LW epochs per layer" },
     lwLr: { kind: "number", default: 0.01, check: "number > 0", doc: "LW learning rate (the thesis: 0.01)" },
     alpha: { kind: "number", default: 1, check: "number >= 0", doc: "α in α·meanLoss + varLoss" },
     // The thesis: plain SGD; 0.9 reaches the targets at a residual block's last conv (shared/lw/config.ts).

@@ -37,7 +37,9 @@ export const parseCifarBatch = (
   format: CifarFormat
 ): { readonly images: Uint8Array; readonly labels: Uint8Array; readonly n: number } => {
   const record = format.labelBytes + CIFAR_PIXELS
-  if (bytes.length === 0) throw new BadDataFile({ file, problem: "file is empty" })
+  if (bytes.length === 0) {
+    throw new BadDataFile({ file, problem: "file is empty", fix: "delete the file and download the dataset again" })
+  }
   if (bytes.length % record !== 0) {
     const other = format.labelBytes === 1 ? "CIFAR-100 (2 label bytes)" : "CIFAR-10 (1 label byte)"
     throw new BadDataFile({

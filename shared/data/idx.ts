@@ -27,7 +27,11 @@ export const parseIdx = (bytes: Uint8Array, file: string, rank: 1 | 3): IdxArray
   const expected = rank === 3 ? IDX_IMAGES_MAGIC : IDX_LABELS_MAGIC
   const what = rank === 3 ? "an IDX image file" : "an IDX label file"
   if (bytes.length < 4) {
-    throw new BadDataFile({ file, problem: `only ${bytes.length} bytes, too short for an IDX header (truncated)` })
+    throw new BadDataFile({
+      file,
+      problem: `only ${bytes.length} bytes, too short for an IDX header (truncated)`,
+      fix: "delete the file and download it again"
+    })
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const magic = view.getUint32(0)
@@ -43,12 +47,20 @@ export const parseIdx = (bytes: Uint8Array, file: string, rank: 1 | 3): IdxArray
   }
   const headerLength = 4 + 4 * rank
   if (bytes.length < headerLength) {
-    throw new BadDataFile({ file, problem: `header cut short: ${bytes.length} bytes, need ${headerLength} (truncated)` })
+    throw new BadDataFile({
+      file,
+      problem: `header cut short: ${bytes.length} bytes, need ${headerLength} (truncated)`,
+      fix: "delete the file and download it again"
+    })
   }
   const dims: number[] = []
   for (let d = 0; d < rank; d++) dims.push(view.getUint32(4 + 4 * d))
   if (dims.some((d) => d === 0)) {
-    throw new BadDataFile({ file, problem: `a dimension is zero: [${dims.join(", ")}]` })
+    throw new BadDataFile({
+      file,
+      problem: `a dimension is zero: [${dims.join(", ")}] (the file holds no ${rank === 3 ? "images" : "labels"})`,
+      fix: "delete the file and download it again"
+    })
   }
   const count = dims.reduce((a, b) => a * b, 1)
   const actual = bytes.length - headerLength
@@ -103,7 +115,11 @@ export const loadIdxPair = async (imagesFile: string, labelsFile: string, opts: 
   const data = labels.data
   for (let i = 0; i < n; i++) {
     if (data[i]! >= classes) {
-      throw new BadDataFile({ file: labelsFile, problem: `label ${data[i]} at index ${i} is not below ${classes} classes` })
+      throw new BadDataFile({
+        file: labelsFile,
+        problem: `label ${data[i]} at index ${i} is not below ${classes} classes`,
+        fix: `check the file belongs to a ${classes}-class dataset, or delete it and download it again`
+      })
     }
   }
   return {

@@ -32,7 +32,8 @@ export const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase
 /** Flags every pipeline has. */
 export const commonFlags = {
   out: { kind: "string", default: "", doc: "output directory (default runs/<pipeline>/)" },
-  seed: { kind: "int", default: 0, check: "number.integer >= 0", doc: "random seed for data order and inits" },
+  // At most 2^53 - 1: seeds are mixed exactly as safe integers (shared/random.ts); a larger one would be rounded.
+  seed: { kind: "int", default: 0, check: "0 <= number.integer <= 9007199254740991", doc: "random seed for data order and inits" },
   quick: { kind: "boolean", default: false, doc: "small configuration that finishes in minutes on 2 cores" },
   cache: { kind: "string", default: ".lwi/cache", env: "LWI_CACHE", doc: "step cache directory" },
   fresh: { kind: "boolean", default: false, doc: "ignore cached step results and checkpoints" },
