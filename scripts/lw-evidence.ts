@@ -23,15 +23,18 @@ import { definePipeline, variants } from "../shared/engine/pipeline.ts"
 import { Reporter } from "../shared/engine/reporter.ts"
 import { markdownTable } from "../shared/engine/report.ts"
 import { defaultInitConfigs } from "../shared/init/initializers.ts"
-import { lwPresets } from "../shared/lw/config.ts"
+import { type LwConfig, lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 
 const starts = [
-  { id: "LW, default start: Kaiming-normal, SGD momentum 0.9", kind: "lw" },
-  { id: "LW, thesis start: N(0, 0.1²), plain SGD", kind: "lwThesis" },
+  { id: "LW from the flags' start (default Kaiming-normal)", kind: "lw" },
+  { id: "LW from the thesis start N(0, 0.1²)", kind: "lwThesis" },
   { id: "Kaiming-normal draw (RAE1)", kind: "kaiming" },
   { id: "N(0, 1) draw (RAE2)", kind: "normal" }
 ] as const
+
+/** The optimizer LW ran with, for the report (`--lw-optimizer` applies to both LW rows). */
+const optimizerOf = (c: LwConfig) => (c.optimizer === "adam" ? "Adam" : c.momentum > 0 ? `SGD momentum ${c.momentum}` : "plain SGD")
 
 /** What the README quotes: the layers' activation-variance range and largest |output mean|, the logits' variance. */
 const summarize = (stats: ReadonlyArray<LayerStatsRow>) => {
@@ -47,17 +50,36 @@ const summarize = (stats: ReadonlyArray<LayerStatsRow>) => {
 }
 type Summary = ReturnType<typeof summarize>
 
+/**
+ * How far a learned layer's validation statistics are from those on the LW batch it was learned on (the largest
+ * |difference| over the layers): the noise floor the convergence threshold is compared with (shared/lw/config.ts).
+ */
+const batchGap = (
+  layers: ReadonlyArray<{ layer: string; onBatch: { activationVar: number | null; outputMean: number | null } }>,
+  stats: ReadonlyArray<LayerStatsRow>
+) => {
+  const gap = (pick: (s: { activationVar: number | null; outputMean: number | null }) => number | null) => {
+    const d = layers.map((l) => {
+      const [a, b] = [pick(l.onBatch), pick(stats.find((s) => s.name === l.layer) ?? { activationVar: null, outputMean: null })]
+      return a === null || b === null ? null : Math.abs(a - b)
+    })
+    return d.every((x) => x !== null) ? Math.max(...(d as number[])) : null
+  }
+  return { activationVar: gap((s) => s.activationVar), outputMean: gap((s) => s.outputMean) }
+}
+
 const fmt = (x: number | null | undefined) => (x === null || x === undefined ? "NaN/Inf" : Math.abs(x) >= 1e4 ? x.toExponential(2) : x.toFixed(3))
 
-const summaryTable = (rows: ReadonlyArray<{ id: string; summary: Summary }>) =>
+const summaryTable = (rows: ReadonlyArray<{ id: string; summary: Summary; batchGap: ReturnType<typeof batchGap> | null }>) =>
   markdownTable(
-    ["start", "activation variance, first → last layer", "range over layers", "max |output mean|", "logits variance"],
-    rows.map(({ id, summary: s }) => [
+    ["start", "activation variance, first → last layer", "range over layers", "max |output mean|", "logits variance", "max |validation − LW batch| (variance, mean)"],
+    rows.map(({ id, summary: s, batchGap: g }) => [
       id,
       s.activationVar ? `${fmt(s.activationVar.first)} → ${fmt(s.activationVar.last)}` : "NaN/Inf",
       s.activationVar ? `${fmt(s.activationVar.min)}–${fmt(s.activationVar.max)}` : "NaN/Inf",
       fmt(s.maxAbsOutputMean),
-      fmt(s.logitsVar)
+      fmt(s.logitsVar),
+      g ? `${fmt(g.activationVar)}, ${fmt(g.outputMean)}` : "–"
     ])
   )
 
@@ -101,13 +123,13 @@ export const lwEvidence = definePipeline({
             const { init, momentum } = lwPresets.lwThesis
             const lwConfig = s.kind === "lw" ? flagged : { ...flagged, init, momentum }
             const lw = yield* learnedInit(model, data, lwConfig, config.seed, backend)
-            return { layerStats: lw.layerStats, lwSeconds: lw.seconds }
+            return { layerStats: lw.layerStats, lwSeconds: lw.seconds, optimizer: optimizerOf(lwConfig), batchGap: batchGap(lw.layers, lw.layerStats) }
           }
           const initial = yield* heuristicInit(model, s.kind === "kaiming" ? defaultInitConfigs.kaimingNormal : defaultInitConfigs.random, config.seed)
-          return { layerStats: yield* initLayerStats(model, initial, data, backend), lwSeconds: null }
+          return { layerStats: yield* initLayerStats(model, initial, data, backend), lwSeconds: null, optimizer: null, batchGap: null }
         })
       )
-      const results = measured.map((m) => ({ ...m, summary: summarize(m.layerStats) }))
+      const results = measured.map((m) => ({ ...m, id: m.optimizer ? `${m.id}, ${m.optimizer}` : m.id, summary: summarize(m.layerStats) }))
       const reporter = yield* Reporter
       for (const r of results) {
         reporter.line(`\n${r.id}  (per layer: activation variance, output mean)`)

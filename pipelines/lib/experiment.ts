@@ -20,7 +20,7 @@ import { withModel } from "../../shared/train/tensors.ts"
 import { evaluate } from "../../steps/evaluate.ts"
 import { freeze } from "../../steps/freeze.ts"
 import { initWeights } from "../../steps/init-weights.ts"
-import { learnLayerInit } from "../../steps/learn-layer-init.ts"
+import { LayerStatsSchema, learnLayerInit } from "../../steps/learn-layer-init.ts"
 import { prepareDataset } from "../../steps/prepare-dataset.ts"
 import { sampleMinibatch } from "../../steps/sample-minibatch.ts"
 import { type TrainConfig, train } from "../../steps/train.ts"
@@ -125,7 +125,15 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
       lwLayersOf(model),
       {
         state: base,
-        layers: [] as Array<{ layer: string; epochs: number; stop: string; diverged: boolean; seconds: number | null }>
+        layers: [] as Array<{
+          layer: string
+          epochs: number
+          stop: string
+          diverged: boolean
+          seconds: number | null
+          /** The layer's statistics on the LW batch it was learned on, when learning stopped. */
+          onBatch: typeof LayerStatsSchema.Type
+        }>
       },
       (acc, layer) =>
         Effect.map(
@@ -134,7 +142,7 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
             state: r.state,
             layers: [
               ...acc.layers,
-              { layer, epochs: r.epochs, stop: r.stop, diverged: r.diverged !== null, seconds: r.seconds ?? null }
+              { layer, epochs: r.epochs, stop: r.stop, diverged: r.diverged !== null, seconds: r.seconds ?? null, onBatch: r.final }
             ]
           })
         )
