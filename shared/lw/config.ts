@@ -138,8 +138,8 @@ export const defaultLwConfig: LwConfig = {
   batchSize: "all",
   // Ours (the thesis stops "when the losses converge"). The threshold, |mean| and |var − 1| < 0.032, is about the
   // noise of the statistics themselves: the same learned ResNet18 layers measured on 200 validation images differ
-  // from their LW-batch values by up to 0.024 in variance and 0.007 in mean (scripts/lw-evidence.ts), so a tighter one (1e-4 → 0.01) buys nothing
-  // measurable and cost 1.6× the epochs (1,313 vs 813 over ResNet18's 20 convs).
+  // from their LW-batch values by up to 0.024 in variance and 0.007 in mean (scripts/lw-evidence.ts), so a tighter
+  // one (1e-4 → 0.01) buys nothing measurable and cost 1.6× the epochs (1,313 vs 813 over ResNet18's 20 convs).
   convergence: { window: 10, tolerance: 1e-6, threshold: 1e-3 },
   // Not depending on weights that are about to be replaced.
   pendingPartner: "zero"
