@@ -47,7 +47,7 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
     return { exitCode: 2 }
   }
   if (config.help) {
-    reporter.line(helpText(`bun run pipelines/${pipeline.name}.ts`, pipeline.description, defs))
+    reporter.line(helpText(`bun run ${usagePath(pipeline.name)}`, pipeline.description, defs))
     return { exitCode: 0 }
   }
   const out = config.out || path.join("runs", pipeline.name)
@@ -128,6 +128,15 @@ const describeFailure = (cause: Cause.Cause<unknown>): string => {
     return e._tag ? `${e._tag}: ${e.message ?? String(e)}` : String(e.message ?? e)
   }
   return Cause.pretty(cause)
+}
+
+/** The script the user ran (e.g. scripts/lw-evidence.ts), relative to here; pipelines/<name>.ts when run otherwise. */
+const usagePath = (name: string): string => {
+  const script = process.argv[1]
+  if (script !== undefined && /\.(ts|js)$/.test(script) && !/(^|\/)(node_modules|tests)\//.test(script)) {
+    return path.relative(process.cwd(), script) || script
+  }
+  return `pipelines/${name}.ts`
 }
 
 export const machine = () => ({
