@@ -14,6 +14,7 @@ import { extname, join, resolve } from "node:path"
 import sharp from "sharp"
 import { BadConfig, BadDataFile } from "../errors.ts"
 import { isDirectory, readDataFile } from "./files.ts"
+import { makeCodeHasher } from "../engine/code.ts"
 import { canonicalJson, sha256Hex } from "../engine/hash.ts"
 import { cacheFileFor, readSetCache, writeSetCache } from "./set-cache.ts"
 import type { ImageSet } from "./types.ts"
@@ -184,7 +185,8 @@ export const loadImageFolder = async (root: string, opts: ImageFolderOptions): P
   // lwi's one canonical hash: NaN or a typed array in here is an error, never a key shared with `null`.
   const key = sha256Hex(canonicalJson({
     format: "lwi-image-folder",
-    version: 1,
+    // The decoding code (this module, what it imports, sharp's version): an edit re-decodes, no version to bump.
+    code: makeCodeHasher().fingerprint(import.meta.url).hash,
     root: resolve(root),
     split: opts.split,
     size: opts.size ?? null,
