@@ -4,6 +4,8 @@
  * the value `--quick` uses, and a line of help.
  */
 import { type } from "arktype"
+import { closeSync, openSync, rmSync, statSync } from "node:fs"
+import { dirname, join, resolve } from "node:path"
 
 export interface FlagDef<T = unknown> {
   readonly kind: "int" | "number" | "string" | "boolean" | "enum"
@@ -16,6 +18,8 @@ export interface FlagDef<T = unknown> {
   readonly check?: string
   /** Environment variable consulted before the default. */
   readonly env?: string
+  /** "dir": a directory the run writes into (created when missing); checked before anything runs. */
+  readonly path?: "dir"
   readonly doc: string
 }
 
@@ -31,11 +35,11 @@ export const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase
 
 /** Flags every pipeline has. */
 export const commonFlags = {
-  out: { kind: "string", default: "", doc: "output directory (default runs/<pipeline>/)" },
+  out: { kind: "string", default: "", path: "dir", doc: "output directory (default runs/<pipeline>/)" },
   // At most 2^53 - 1: seeds are mixed exactly as safe integers (shared/random.ts); a larger one would be rounded.
   seed: { kind: "int", default: 0, check: "0 <= number.integer <= 9007199254740991", doc: "random seed for data order and inits" },
   quick: { kind: "boolean", default: false, doc: "small configuration that finishes in minutes on 2 cores" },
-  cache: { kind: "string", default: ".lwi/cache", env: "LWI_CACHE", doc: "step cache directory" },
+  cache: { kind: "string", default: ".lwi/cache", env: "LWI_CACHE", path: "dir", doc: "step cache directory" },
   fresh: { kind: "boolean", default: false, doc: "ignore cached step results and checkpoints" },
   help: { kind: "boolean", default: false, doc: "show this help" }
 } as const satisfies FlagDefs
@@ -60,6 +64,42 @@ const parseValue = (name: string, def: FlagDef, raw: string): unknown => {
       return raw
     default:
       return raw
+  }
+}
+
+/**
+ * Why lwi could not write into directory `dir` (creating it), or undefined when it can: the nearest existing
+ * ancestor must be a directory in which a file can be created. The probe file is removed at once. Run before any
+ * work, so a run that cannot save its results says so up front instead of after hours of computing.
+ */
+/** The path's stat, or undefined when nothing is there (ENOENT, or a file where a directory was expected: ENOTDIR). */
+const statOrUndefined = (p: string) => {
+  try {
+    return statSync(p)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined
+    throw e
+  }
+}
+
+export const unwritableDir = (dir: string): string | undefined => {
+  let at = resolve(dir)
+  for (;;) {
+    const found = statOrUndefined(at)
+    if (found && !found.isDirectory()) return `${at} is a file, not a directory`
+    if (found) break
+    if (dirname(at) === at) return `no part of ${resolve(dir)} exists`
+    at = dirname(at)
+  }
+  const probe = join(at, `.lwi-write-probe-${process.pid}.tmp`)
+  try {
+    closeSync(openSync(probe, "wx"))
+    rmSync(probe, { force: true })
+    return undefined
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e)
+    return `cannot create files in ${at} (${code})`
   }
 }
 
@@ -111,6 +151,15 @@ export const parseFlags = <F extends FlagDefs>(
       if (checked instanceof type.errors) {
         throw new UsageError(`--${kebab(key)} ${checked.summary.replace(/^(value )?/, "")}`)
       }
+    }
+  }
+  // Directories are checked last, and not for --help: a help request writes nothing.
+  if (out.help !== true) {
+    for (const [key, def] of Object.entries(defs)) {
+      const value = out[key]
+      if (def.path !== "dir" || typeof value !== "string" || value === "") continue
+      const problem = unwritableDir(value)
+      if (problem) throw new UsageError(`--${kebab(key)} ${value}: ${problem}; choose a directory lwi can write to`)
     }
   }
   return Object.assign(out as FlagValues<F>, { explicit: new Set(given.keys()) as ReadonlySet<string> })

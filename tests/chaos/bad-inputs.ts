@@ -22,6 +22,8 @@ export interface BadInputOptions {
   readonly timeoutMs: number
   /** Also run cases that load the whole machine when they fail (e.g. a million threads). */
   readonly long: boolean
+  /** Run only the cases whose name matches (replaying one case). */
+  readonly only?: RegExp
 }
 
 export interface BadCase {
@@ -127,8 +129,13 @@ export const badCases = async (dir: string, long: boolean): Promise<BadCase[]> =
     { ...flag("--out under a regular file", [], /a-regular-file/), out: join(aFile, "out") },
     { ...flag("--out in /proc", [], /\/proc\/lwi-chaos/), out: "/proc/lwi-chaos/out" },
     { ...flag("--cache under a regular file", [], /a-regular-file/), cache: join(aFile, "cache") },
-    // A full disk, simulated: writes past 512 KiB fail with EFBIG (SIGXFSZ ignored, so the write returns the error).
-    { ...flag("full disk (ulimit -f 512, EFBIG)", [], /EFBIG|too large|no space|full/i), wrap: ["bash", "-c", "trap '' XFSZ; ulimit -f 512; exec \"$@\"", "bash"] }
+    // A full disk, simulated: a file may not grow past 128 KiB, so writing the prepared dataset (about 470 KB) fails
+    // with EFBIG (SIGXFSZ ignored, so the write returns the error). A cache of its own: nothing may be cached yet.
+    {
+      ...flag("full disk (ulimit -f 128, EFBIG)", [], /EFBIG|too large|no space|full/i),
+      wrap: ["bash", "-c", "trap '' XFSZ; ulimit -f 128; exec \"$@\"", "bash"],
+      cache: join(dir, "full-disk-cache")
+    }
   ]
   if (long) cases.push(flag("--threads 1000000", ["--threads", "1000000"], /--threads/))
   return cases
@@ -137,7 +144,7 @@ export const badCases = async (dir: string, long: boolean): Promise<BadCase[]> =
 export const runBadInputs = async (o: BadInputOptions): Promise<ReadonlyArray<BadResult>> => {
   const cache = join(o.workDir, "shared-cache")
   await mkdir(cache, { recursive: true })
-  const cases = await badCases(join(o.workDir, "data"), o.long)
+  const cases = (await badCases(join(o.workDir, "data"), o.long)).filter((c) => !o.only || o.only.test(c.name))
   const results: BadResult[] = []
   for (const [i, c] of cases.entries()) {
     const out = c.out ?? join(o.workDir, `out-${i}`)

@@ -39,7 +39,6 @@ export interface KillRecord {
 export interface KillReport {
   readonly kills: ReadonlyArray<KillRecord>
   readonly failures: ReadonlyArray<string>
-  readonly referenceMs: number
 }
 
 /** Step durations of a run, from its "▶ name [key]" and "✓ name [key] ..." lines. */
@@ -79,7 +78,8 @@ const planKill = (kind: (typeof KINDS)[number], rng: Rng, ref: { ms: number; ste
     case "train":
       return { kind: "line", match: /^▶ train/, occurrence: 1, ms: Math.round(rng.next() * longest("train")) }
     case "write":
-      return { kind: "file", dir: cache, match: /\.tmp$/, occurrence: 1 + rng.int(4) }
+      // Artifacts and entries only: the run manifest and claims are written at start-up, before any step.
+      return { kind: "file", dir: cache, match: /^(blobs|steps|checkpoints)\/.*\.tmp$/, occurrence: 1 + rng.int(4) }
   }
 }
 
@@ -87,26 +87,35 @@ const describePlan = (k: KillAt): string =>
   k.kind === "after"
     ? `${k.ms} ms after spawn`
     : k.kind === "line"
-      ? `${k.ms} ms after line "${k.match.source.replace(/^\^/, "")}" #${k.occurrence}`
-      : `when *.tmp #${k.occurrence} appears in the cache`
+      ? `${k.ms} ms after line "${k.match.source.replace(/^\^/, "").replace("\\u25B6", "▶")}" #${k.occurrence}`
+      : `when artifact *.tmp #${k.occurrence} appears in the cache`
 
 const tail = (lines: ReadonlyArray<Line>, n = 6) => lines.slice(-n).map((l) => `    | ${l.text}`).join("\n")
 
-export const runKills = async (o: KillOptions): Promise<KillReport> => {
+export interface Reference {
+  readonly cache: string
+  readonly out: string
+  readonly lines: ReadonlyArray<Line>
+  readonly ms: number
+  /** The results without what may differ between honest runs (compare.ts `stable`). */
+  readonly expected: unknown
+}
+
+/** The uninterrupted run everything is compared with, in a cache of its own. */
+export const runReference = async (command: ReadonlyArray<string>, workDir: string, timeoutMs: number): Promise<Reference> => {
+  const cache = join(workDir, "reference-cache")
+  const out = join(workDir, "reference-out")
+  const run = await runProcess({ args: [...command, "--cache", cache, "--out", out], timeoutMs })
+  if (run.exitCode !== 0) throw new Error(`the uninterrupted reference run failed (exit ${run.exitCode}):\n${tail(run.lines, 12)}`)
+  return { cache, out, lines: run.lines, ms: run.ms, expected: stable(await readResults(out)) }
+}
+
+export const runKills = async (o: KillOptions, ref: Reference): Promise<KillReport> => {
   const rng = createRng(o.seed)
   const failures: string[] = []
   const args = (cache: string, out: string) => [...o.command, "--cache", cache, "--out", out]
-
-  const refCache = join(o.workDir, "reference-cache")
-  const refOut = join(o.workDir, "reference-out")
-  const ref = await runProcess({ args: args(refCache, refOut), timeoutMs: o.timeoutMs })
-  if (ref.exitCode !== 0) {
-    failures.push(`reference run failed (exit ${ref.exitCode}):\n${tail(ref.lines)}`)
-    return { kills: [], failures, referenceMs: ref.ms }
-  }
-  const expected = stable(await readResults(refOut))
+  const expected = ref.expected
   const timeline = { ms: ref.ms, steps: stepDurations(ref.lines) }
-  o.log(`kills: reference run ${(ref.ms / 1000).toFixed(1)} s; seed ${o.seed} (replay with --chaos-seed ${o.seed})`)
 
   const kills: KillRecord[] = []
   let chain = 0
@@ -154,7 +163,7 @@ export const runKills = async (o: KillOptions): Promise<KillReport> => {
     }
     for (const k of mine) k.survived = verdict === true
   }
-  return { kills, failures, referenceMs: ref.ms }
+  return { kills, failures }
 }
 
 export const phaseCounts = (kills: ReadonlyArray<KillRecord>): string =>
