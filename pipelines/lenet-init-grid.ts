@@ -32,7 +32,12 @@ export const lenetInitGrid = definePipeline({
     ...trainFlags({ epochs: 5, quickEpochs: 1, subset: 0, quickSubset: 1000, testSubset: 0, quickTestSubset: 500 }),
     ...lwFlags({ quickMaxEpochs: 30 }),
     ...validationFlags({ validation: 500, quickValidation: 100 }),
-    activations: { kind: "string", default: "sigmoid,tanh,relu", doc: "comma-separated activations" }
+    activations: {
+      kind: "string",
+      default: "sigmoid,tanh,relu",
+      check: "/^(sigmoid|tanh|relu)(,(sigmoid|tanh|relu))*$/",
+      doc: "comma-separated activations, of sigmoid, tanh, relu"
+    }
   },
   setup: setupBackend,
   run: (config) =>

@@ -8,13 +8,14 @@ import { Effect } from "effect"
 import type { FlagDefs } from "../../shared/engine/flags.ts"
 import { step, sequence } from "../../shared/engine/pipeline.ts"
 import { Reporter } from "../../shared/engine/reporter.ts"
-import { attempt } from "../../shared/errors.ts"
+import { BadConfig, attempt } from "../../shared/errors.ts"
 import { locateSource } from "../../shared/data/flags.ts"
 import type { InitConfig } from "../../shared/init/initializers.ts"
 import type { LwConfig } from "../../shared/lw/config.ts"
 import { lwLayerNames } from "../../shared/lw/greedy.ts"
 import { withPlaceholderWeights } from "../../shared/models/layers.ts"
 import type { ModelSpec } from "../../shared/models/spec.ts"
+import { deriveSeed } from "../../shared/random.ts"
 import type { DatasetRef, WeightsRef } from "../../shared/schemas.ts"
 import { withModel } from "../../shared/train/tensors.ts"
 import { evaluate } from "../../steps/evaluate.ts"
@@ -106,9 +107,22 @@ export const prepareData = (plan: DataPlan) =>
     })
     // Asked for above, so always there; the type cannot know it.
     const validation = data.validation!
+    if (plan.lwBatch > data.train.n) {
+      return yield* new BadConfig({
+        field: "--lw-batch",
+        value: String(plan.lwBatch),
+        expected: `at most ${data.train.n}, the training images left after the validation split (lower --lw-batch or raise --subset)`
+      })
+    }
     return {
       train: data.train,
-      lwBatch: yield* step(sampleMinibatch, { data: data.train, amount: { count: plan.lwBatch }, balanced: true, inputsOnly: true, seed: plan.seed }),
+      lwBatch: yield* step(sampleMinibatch, {
+        data: data.train,
+        amount: { count: plan.lwBatch },
+        balanced: true,
+        inputsOnly: true,
+        seed: deriveSeed(plan.seed, "lw-batch")
+      }),
       validation,
       test: data.test
     } satisfies ExperimentData

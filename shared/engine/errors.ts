@@ -4,6 +4,14 @@
  */
 import { Schema } from "effect"
 
+/** What a user can do about a file system failure, by its error code. */
+const fixFor = (reason: string): string =>
+  /ENOSPC|EFBIG|EDQUOT/.test(reason)
+    ? "; the disk (or a size limit) is full: free space there, or point --cache / --out at another disk, then run the same command again (finished steps are kept)"
+    : /EACCES|EPERM|EROFS/.test(reason)
+      ? "; no permission to write there: choose a writable --cache / --out"
+      : ""
+
 /** The file system refused an operation on the cache or an output file. */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   path: Schema.String,
@@ -11,7 +19,7 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   reason: Schema.String
 }) {
   override get message() {
-    return `could not ${this.operation} ${this.path}: ${this.reason}`
+    return `could not ${this.operation} ${this.path}: ${this.reason}${fixFor(this.reason)}`
   }
 }
 
