@@ -57,6 +57,12 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
   const t0 = performance.now()
 
   const program = Effect.gen(function* () {
+    // Files half-written by a process killed mid-write are never read (writes are renamed into place), but they take
+    // space: remove those of dead processes, older than 10 minutes, and say so.
+    const swept = yield* store.sweepTemporaries(10 * 60_000)
+    if (swept.files > 0) {
+      reporter.warn(`removed ${swept.files} half-written temp file(s) (${(swept.bytes / 2 ** 20).toFixed(1)} MiB) left in the cache by killed processes`)
+    }
     const setup = pipeline.setup ? yield* pipeline.setup(config) : { facts: {} }
     runner.environment = setup.environment
     const own = yield* pipeline.run(config)

@@ -36,6 +36,12 @@ export interface StoreShape {
    * Holds the claim on `key` for the rest of the scope, so that processes sharing this store compute each key once
    * (shared/engine/claim.ts). A store no other process can see (memory) has nothing to claim: `undefined`.
    */
+  /**
+   * Removes temp files (`<file>.<pid>.<hex>.tmp`) left half-written by processes that died mid-write: those whose
+   * PID is not alive on this host and that are older than `minAgeMs` (a writer on another host sharing the cache
+   * may have the same PID; no single write takes that long). Returns what was removed, for one line of report.
+   */
+  readonly sweepTemporaries: (minAgeMs: number) => Effect.Effect<{ readonly files: number; readonly bytes: number }, StoreError>
   readonly claim: (
     key: string,
     options: Pick<ClaimOptions, "onWait" | "onTakeover">
@@ -86,6 +92,18 @@ const readOrUndefined = (file: string) =>
       throw e
     }
   })
+
+const listDir = (dir: string) => fs.readdir(dir).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? [] : Promise.reject(e)))
+
+/** A process with this PID exists on this host (EPERM: it exists, owned by someone else). */
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
 
 const remove = (file: string) => io("delete", file, () => fs.rm(file, { force: true }))
 
@@ -147,6 +165,25 @@ export const makeDiskStore = (root: string): StoreShape => {
     deleteEntry: (table, key) => remove(entryPath(table, key)),
     deleteBlob: (hash) =>
       isHash(hash) ? Effect.andThen(remove(blobPath(hash)), Effect.sync(() => void verified.delete(hash))) : Effect.void,
+    sweepTemporaries: (minAgeMs) =>
+      io("sweep temp files in", root, async () => {
+        let files = 0
+        let bytes = 0
+        const dirs = ["steps", "checkpoints", "runs", ...(await listDir(path.join(root, "blobs"))).map((d) => path.join("blobs", d))]
+        for (const dir of dirs) {
+          for (const name of await listDir(path.join(root, dir))) {
+            const m = /\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)
+            if (!m || isAlive(Number(m[1]))) continue
+            const file = path.join(root, dir, name)
+            const st = await fs.stat(file).catch(() => undefined)
+            if (!st || Date.now() - st.mtimeMs < minAgeMs) continue
+            await fs.rm(file, { force: true })
+            files++
+            bytes += st.size
+          }
+        }
+        return { files, bytes }
+      }),
     claim: (key, options) =>
       acquireClaim(path.join(root, "claims"), key, options).pipe(
         // Options are fixed here, so an invalid one is a bug, not a condition to handle.
@@ -194,6 +231,7 @@ export const makeMemoryStore = (): StoreShape & { readonly blobs: Map<string, Ui
     putEntry: (table, key, value) => Effect.sync(() => void entries.set(`${table}/${key}`, wrap(value))),
     deleteEntry: (table, key) => Effect.sync(() => void entries.delete(`${table}/${key}`)),
     deleteBlob: (hash) => Effect.sync(() => void blobs.delete(hash)),
+    sweepTemporaries: () => Effect.succeed({ files: 0, bytes: 0 }),
     claim: () => Effect.succeed(undefined)
   }
 }

@@ -126,3 +126,28 @@ describe("writeFileAtomic", () => {
     expect(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([])
   })
 })
+
+describe("disk store: temp files of killed writers", () => {
+  test("those of a dead PID older than the age limit are removed; a live writer's and a young one stay", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lwi-sweep-"))
+    const exited = Bun.spawn(["true"])
+    await exited.exited
+    const dead = exited.pid
+    const blobDir = path.join(root, "blobs", "ab")
+    fs.mkdirSync(blobDir, { recursive: true })
+    fs.mkdirSync(path.join(root, "steps"))
+    const old = new Date(Date.now() - 3_600_000)
+    const write = (file: string, age?: Date) => {
+      fs.writeFileSync(file, "half")
+      if (age) fs.utimesSync(file, age, age)
+      return file
+    }
+    const deadOld = write(path.join(blobDir, `${"ab".repeat(32)}.${dead}.0a1b2c.tmp`), old)
+    const deadOldEntry = write(path.join(root, "steps", `${"cd".repeat(32)}.json.${dead}.3d4e5f.tmp`), old)
+    const deadYoung = write(path.join(blobDir, `${"ef".repeat(32)}.${dead}.061728.tmp`))
+    const liveOld = write(path.join(blobDir, `${"12".repeat(32)}.${process.pid}.394a5b.tmp`), old)
+    const swept = await Effect.runPromise(makeDiskStore(root).sweepTemporaries(600_000))
+    expect(swept).toEqual({ files: 2, bytes: 8 })
+    expect([deadOld, deadOldEntry, deadYoung, liveOld].map((f) => fs.existsSync(f))).toEqual([false, false, true, true])
+  })
+})
