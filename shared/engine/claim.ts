@@ -28,7 +28,7 @@ import { readFileSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { StoreError } from "./errors.ts"
+import { StoreError, storeIo } from "./errors.ts"
 
 export const ClaimOwner = Schema.Struct({
   pid: Schema.Int.check(Schema.isGreaterThan(0)),
@@ -211,7 +211,7 @@ const lockTakeover = async (dir: string, staleMs: number): Promise<"locked" | "b
 }
 
 /** kill(pid, 0) says whether the PID exists; a zombie (killed, not yet reaped by its parent) counts as dead. */
-const processAlive = (pid: number): boolean => {
+export const processAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
   } catch (e) {
@@ -258,8 +258,7 @@ const judge = (
 // ---------------------------------------------------------------------------------------------------------------
 // Effects
 
-const io = <A>(operation: string, p: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (e) => new StoreError({ path: p, operation, reason: (e as Error).message }) })
+const io = storeIo
 
 const describeOwner = (o: ClaimOwner | undefined) => (o ? `pid ${o.pid} on ${o.host}` : "an unreadable claim")
 

@@ -2,7 +2,7 @@
  * Engine failure modes. Data and config errors shared with the rest of lwi live in shared/errors.ts.
  * @lwi-key-neutral — error classes and their messages; a failed step is never cached (shared/engine/code.ts).
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 
 /** What a user can do about a file system failure, by its error code. */
 const fixFor = (reason: string): string =>
@@ -65,3 +65,7 @@ export class InvalidJsonArtifact extends Schema.TaggedError<InvalidJsonArtifact>
     return `cannot store the ${this.kind} artifact as JSON: ${this.reason} (record non-finite values explicitly, e.g. as null with a flag)`
   }
 }
+
+/** A file-system operation of the cache as an Effect failing with StoreError (the one such wrapper). */
+export const storeIo = <A>(operation: string, p: string, f: () => Promise<A>) =>
+  Effect.tryPromise({ try: f, catch: (e) => new StoreError({ path: p, operation, reason: (e as Error).message }) })

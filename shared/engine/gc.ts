@@ -18,7 +18,8 @@ import { Effect, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { artifactHashes } from "./artifacts.ts"
-import { StoreError } from "./errors.ts"
+import { processAlive } from "./claim.ts"
+import { StoreError, storeIo } from "./errors.ts"
 import { type KnownRun, type KnownRuns, knownRuns } from "./run-log.ts"
 
 /** `--cache DIR` names no cache. */
@@ -56,8 +57,7 @@ export interface Scan {
   readonly other: ReadonlyArray<FileInfo>
 }
 
-const io = <A>(operation: string, p: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (e) => new StoreError({ path: p, operation, reason: (e as Error).message }) })
+const io = storeIo
 
 const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === "ENOENT"
 
@@ -313,14 +313,7 @@ export interface GcResult {
   readonly notes: ReadonlyArray<string>
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+const alive = processAlive
 
 const summary = (r: KnownRun): RunSummary => ({ pipeline: r.pipeline, startedAt: r.startedAt, out: r.out })
 const identity = (r: KnownRun) => `${r.out}\0${r.startedAt}`

@@ -13,8 +13,8 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { writeFileAtomic as atomicWrite } from "../atomic-write.ts"
 import { CorruptArtifact } from "../errors.ts"
-import { type ClaimHeld, type ClaimOptions, acquireClaim } from "./claim.ts"
-import { MissingArtifact, StoreError } from "./errors.ts"
+import { type ClaimHeld, type ClaimOptions, acquireClaim, processAlive } from "./claim.ts"
+import { MissingArtifact, StoreError, storeIo } from "./errors.ts"
 import { canonicalJson, sha256Hex } from "./hash.ts"
 
 export type Table = "steps" | "checkpoints"
@@ -74,11 +74,7 @@ const isHash = (h: string) => /^[0-9a-f]{64}$/.test(h)
 // ---------------------------------------------------------------------------------------------------------------
 // Disk
 
-const io = <A>(operation: string, p: string, f: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: f,
-    catch: (e) => new StoreError({ path: p, operation, reason: (e as Error).message })
-  })
+const io = storeIo
 
 /** Writes `data` to `file` atomically (the one atomic write of lwi: shared/atomic-write.ts), as an Effect. */
 export const writeFileAtomic = (file: string, data: string | Uint8Array) => io("write", file, () => atomicWrite(file, data))
@@ -94,16 +90,6 @@ const readOrUndefined = (file: string) =>
   })
 
 const listDir = (dir: string) => fs.readdir(dir).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? [] : Promise.reject(e)))
-
-/** A process with this PID exists on this host (EPERM: it exists, owned by someone else). */
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 const remove = (file: string) => io("delete", file, () => fs.rm(file, { force: true }))
 
@@ -173,7 +159,7 @@ export const makeDiskStore = (root: string): StoreShape => {
         for (const dir of dirs) {
           for (const name of await listDir(path.join(root, dir))) {
             const m = /\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)
-            if (!m || isAlive(Number(m[1]))) continue
+            if (!m || processAlive(Number(m[1]))) continue
             const file = path.join(root, dir, name)
             const st = await fs.stat(file).catch(() => undefined)
             if (!st || Date.now() - st.mtimeMs < minAgeMs) continue
