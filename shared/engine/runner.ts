@@ -156,7 +156,7 @@ const execute = <I, O, E, R>(
           const hit = yield* readCached(step, key)
           if (hit.found) return hitFrom(hit.value, "computed by another process meanwhile")
         }
-        if (runner.options.fresh) yield* dropCheckpoint(store, key, new Set())
+        if (runner.options.fresh) yield* dropCheckpoint(store, key, artifactHashes(encodedInput))
         return yield* compute(step, encodedInput, context, key, runner, started, label)
       })
     )
