@@ -62,4 +62,11 @@ describe("a test file whose requirement is missing", () => {
     expect(r.code).not.toBe(0)
     expect(r.out).toMatch(/1 fail/)
   })
+
+  test("a machine without the torch backend (libtorch not where LWI_LIBTORCH says) fails the torch tests", () => {
+    const r = bunTest("tests/backend-torch/threads.test.ts", { LWI_LIBTORCH: empty })
+    expect(r.code).not.toBe(0)
+    expect(r.out).toMatch(/torch: .*LWI_LIBTORCH/)
+    expect(r.out).toMatch(/2 fail/)
+  })
 })
