@@ -134,7 +134,17 @@ export const makeCodeHasher = (root: string = projectRoot()): CodeHasher => {
     return f
   }
 
+  const fingerprints = new Map<string, CodeFingerprint>()
   const fingerprint = (module: string): CodeFingerprint => {
+    const known = fingerprints.get(module)
+    if (known) return known
+    const fp = walk(module)
+    fingerprints.set(module, fp)
+    return fp
+  }
+
+  /** Every file the module reaches (each file's facts computed once), and the hash over them. */
+  const walk = (module: string): CodeFingerprint => {
     const entry = module.startsWith("file:") ? fileURLToPath(module) : resolve(module)
     const files: Record<string, string> = {}
     const packages: Record<string, string> = {}

@@ -131,8 +131,7 @@ const execute = <I, O, E, R>(
     const started = performance.now()
     const label = `${step.name} [${short(key)}]`
     const hitFrom = (value: O, how: string) => {
-      const seconds = (performance.now() - started) / 1000
-      runner.records.push({ name: step.name, key, cached: true, seconds, resumed: false })
+      record(runner, step.name, key, started, { cached: true, resumed: false })
       reporter.line(`✓ ${label} ${how}`)
       return value
     }
@@ -161,6 +160,13 @@ const execute = <I, O, E, R>(
       })
     )
   })
+
+/** Adds the step's record to the run's (results.json `steps`); returns its seconds. */
+const record = (runner: RunnerShape, name: string, key: string, started: number, how: { cached: boolean; resumed: boolean }) => {
+  const seconds = (performance.now() - started) / 1000
+  runner.records.push({ name, key, ...how, seconds })
+  return seconds
+}
 
 /** Runs the step's body (resuming from its checkpoint), stores the result and drops the checkpoint and its blobs. */
 const compute = <I, O, E, R>(
@@ -220,8 +226,7 @@ const compute = <I, O, E, R>(
     )
     yield* store.putEntry("steps", key, { step: step.name, ...context, output: encodedOutput })
     yield* dropCheckpoint(store, key, new Set([...artifactHashes(encodedOutput), ...artifactHashes(encodedInput)]))
-    const seconds = (performance.now() - started) / 1000
-    runner.records.push({ name: step.name, key, cached: false, seconds, resumed })
+    const seconds = record(runner, step.name, key, started, { cached: false, resumed })
     reporter.line(`✓ ${label} ${resumed ? "resumed and " : ""}done in ${seconds.toFixed(2)}s`)
     return output
   })
