@@ -33,5 +33,5 @@ export const setupBackend = (config: { backend: string; threads: number }) =>
     )
     // The thread count the backend actually runs with (torch: ATen's default when --threads is 0).
     const threads = choice.name === "torch" ? (yield* Effect.promise(() => import("./torch/backend.ts"))).torchNative()?.threads() : undefined
-    return { facts: { backend: choice.name }, environment: { ...tensorEnvironment(threads ?? (config.threads || undefined)) } }
+    return { facts: { backend: choice.name }, environment: tensorEnvironment(threads ?? (config.threads || undefined)) }
   })
