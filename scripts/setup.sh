@@ -26,7 +26,9 @@ if [ -z "${LWI_LIBTORCH:-}" ]; then
 fi
 /usr/bin/python3 -c "import torch" >/dev/null 2>&1 || installed python3-torch || apt_packages+=(python3-torch)
 installed libopenblas0-pthread || apt_packages+=(libopenblas0-pthread)
-missing_hint="the tests that need them will fail (a developer may skip them: LWI_ALLOW_MISSING=torch,fashion-mnist,pytorch)"
+# The browser the report tests open report.html in (driven by the npm package playwright-core).
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+missing_hint="the tests that need them will fail (a developer may skip them: LWI_ALLOW_MISSING=torch,fashion-mnist,pytorch,chromium)"
 if [ ${#apt_packages[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""
