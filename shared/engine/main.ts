@@ -15,7 +15,7 @@ import { Reporter, type ReporterShape, makeConsoleReporter } from "./reporter.ts
 import { Runner, type StepRecord, makeRunner } from "./runner.ts"
 import { Store, type StoreShape, makeDiskStore, writeFileAtomic } from "./store.ts"
 import { codeProvenance } from "./provenance.ts"
-import { renderReport } from "./report.ts"
+import { writeRunReport } from "../report/write.ts"
 import { type RunStatus, recordRun } from "./run-log.ts"
 
 export interface RunResult {
@@ -80,12 +80,14 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
       environment: setup.environment ?? null,
       cache: store.location,
       steps: runner.records.map((r: StepRecord) => ({ ...r })),
+      headline: pipeline.headline ? pipeline.headline(own) : [],
       ...own
     }
     yield* writeFileAtomic(path.join(out, "results.json"), `${JSON.stringify(results, null, 2)}\n`)
     const section = pipeline.report ? pipeline.report(own, config) : ""
-    yield* writeFileAtomic(path.join(out, "report.md"), renderReport(results, section))
-    reporter.line(`results: ${path.join(out, "results.json")}  report: ${path.join(out, "report.md")}`)
+    const figures = pipeline.figures ? pipeline.figures(own, config) : []
+    const written = yield* writeRunReport({ out, results, section, figures })
+    reporter.line(`results: ${path.join(out, "results.json")}  report: ${Object.values(written).join("  ")}`)
     return results
   }).pipe(
     Effect.provide(

@@ -32,6 +32,32 @@ export interface Pipeline<F extends FlagDefs, Out extends Record<string, unknown
   readonly run: (config: PipelineConfig<F>) => Effect.Effect<Out, E, EngineServices>
   /** The pipeline's own section of report.md (markdown). */
   readonly report?: (out: Out, config: PipelineConfig<F>) => string
+  /**
+   * The run's figures, drawn from its results: each is written as `<out>/figures/<id>.svg`, linked from report.md
+   * and drawn in report.html (shared/report/).
+   */
+  readonly figures?: (out: Out, config: PipelineConfig<F>) => ReadonlyArray<Figure>
+  /** The few numbers the run index (runs/index.html) shows for this run, e.g. each experiment's test accuracy. */
+  readonly headline?: (out: Out) => ReadonlyArray<Headline>
+}
+
+/** A figure: a Vega-Lite specification with its data inline, drawn to SVG in-process (shared/report/). */
+export interface Figure {
+  /** File stem: `<out>/figures/<id>.svg`; letters, digits and dashes. */
+  readonly id: string
+  readonly title: string
+  /** What it shows and on which data/split, in a sentence or two (shown under the figure). */
+  readonly caption: string
+  /** A Vega-Lite (v6) spec; `data.values` inline. */
+  readonly spec: Readonly<Record<string, unknown>>
+}
+
+/** One headline number: `value` null when it is not a number (a diverged run's loss). */
+export interface Headline {
+  readonly label: string
+  readonly value: number | null
+  /** e.g. "%", "s"; a fraction shown as a percentage says "%" and gives 0–100. */
+  readonly unit?: string
 }
 
 export interface SetupResult {
