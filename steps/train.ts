@@ -2,6 +2,11 @@
  * Trains a model from given initial weights: SGD (momentum) / Adam / AdamW, a learning-rate schedule, minibatches in
  * a (seed, epoch)-determined order. Checkpoints after every epoch and when interrupted (between batches), so a rerun
  * continues exactly where it stopped. NaN/Inf loss stops training and is recorded as `diverged`, not thrown.
+ *
+ * What it records, for judging the initialization: the loss and accuracy of the first batch before any update
+ * (`initial`, beside ln C), per epoch the training and (given `validation`) validation loss and accuracy, and with
+ * `monitor` every K steps each conv/dense layer's activation, kernel-gradient and dead-unit statistics
+ * (shared/train/monitor.ts). The checkpoint carries all of it, so a resumed run records exactly the same series.
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Schema } from "effect"
@@ -21,8 +26,10 @@ import {
   getWeights,
   putWeights
 } from "../shared/schemas.ts"
-import { batchIndices, epochOrder, trainBatch, trainableVars } from "../shared/train/loop.ts"
+import { type BatchMonitor, batchIndices, epochOrder, evaluate, trainBatch, trainableVars } from "../shared/train/loop.ts"
+import { type LayerStatsSample, defaultMonitor, expectedInitialLoss, monitorPlan, sampledAt } from "../shared/train/monitor.ts"
 import { lrAt, makeOptimizer } from "../shared/train/optim.ts"
+import { finite } from "../shared/train/tensors.ts"
 import { readWeights, writeWeights } from "../shared/train/weights.ts"
 
 export const TrainConfig = Schema.Struct({
@@ -43,13 +50,50 @@ export const TrainConfig = Schema.Struct({
 })
 export type TrainConfig = typeof TrainConfig.Type
 
+/** A statistic that may be NaN/Inf (a diverging run): JSON carries those as null. */
+const Stat = Schema.NullOr(Schema.Number)
+
 export const EpochRecord = Schema.Struct({
   epoch: Schema.Int,
   lr: Schema.Number,
   trainLoss: Schema.Number,
   trainAccuracy: Schema.Number,
+  /** On the `validation` split after the epoch (BN in inference mode, as `evaluate`); null without one, or NaN/Inf. */
+  validationLoss: Stat,
+  validationAccuracy: Stat,
   seconds: Schema.Number
 })
+export type EpochRecord = typeof EpochRecord.Type
+
+/** The monitor's settings (shared/train/monitor.ts); absent = no sampling. */
+export const MonitorConfig = Schema.Struct({
+  /** Sample every `every` training steps, step 0 (before the first update) included. */
+  every: PositiveInt,
+  /** A unit is dead when its activation's std over the batch and positions is below this. */
+  deadThreshold: Positive
+})
+export type MonitorConfig = typeof MonitorConfig.Type
+export { defaultMonitor }
+
+/** One conv/dense layer at one sampled step, on that step's training batch, at the weights before its update. */
+export const LayerSample = Schema.Struct({
+  /** Global step, 0-based over all epochs: epoch × batchesPerEpoch + batch. */
+  step: Schema.Int,
+  epoch: Schema.Int,
+  layer: Schema.String,
+  activationMean: Stat,
+  activationVar: Stat,
+  gradMean: Stat,
+  gradVar: Stat,
+  gradNorm: Stat,
+  /** Share of the layer's units (channels / neurons) whose activation std is below `deadThreshold`. */
+  deadShare: Stat
+})
+export type LayerSample = typeof LayerSample.Type
+
+/** The first batch before any update: its loss beside ln C, what an uninformative start gives. */
+export const InitialRecord = Schema.Struct({ loss: Stat, accuracy: Schema.Number, expectedLoss: Schema.Number })
+export type InitialRecord = typeof InitialRecord.Type
 
 const TrainState = Schema.Struct({
   epoch: Schema.Int,
@@ -59,7 +103,10 @@ const TrainState = Schema.Struct({
   epochSeconds: Schema.Number,
   weights: WeightsRef,
   optimizer: ArtifactRef,
-  history: Schema.Array(EpochRecord)
+  history: Schema.Array(EpochRecord),
+  /** Set once the first batch has run. */
+  initial: Schema.NullOr(InitialRecord),
+  monitor: Schema.Array(LayerSample)
 })
 type TrainState = typeof TrainState.Type
 
@@ -73,13 +120,19 @@ export const train = defineStep({
     model: ModelSpec,
     initial: WeightsRef,
     data: DatasetRef,
+    /** Scored after every epoch (validationLoss/Accuracy in `history`). */
+    validation: Schema.optional(DatasetRef),
     config: TrainConfig,
+    /** Absent: no per-layer sampling (`defaultMonitor` is the measured default). */
+    monitor: Schema.optional(MonitorConfig),
     /** Part of the key: numbers differ (slightly) between backends, and a cached result says which produced it. */
     backend: Schema.String
   }),
   output: Schema.Struct({
     weights: WeightsRef,
     history: Schema.Array(EpochRecord),
+    initial: InitialRecord,
+    monitor: Schema.Array(LayerSample),
     diverged: Schema.NullOr(Divergence),
     seconds: Schema.Number
   }),
@@ -88,12 +141,16 @@ export const train = defineStep({
       const reporter = yield* Reporter
       const { config } = input
       const data = yield* getDataset(input.data)
+      const validation = input.validation === undefined ? undefined : yield* getDataset(input.validation)
       const ckpt = ctx.checkpoint(TrainState)
       const saved = yield* ckpt.load
       // Its weights are loaded below: no initial draw (withPlaceholderWeights).
       const model = withPlaceholderWeights(() => buildModel(input.model))
       const vars = trainableVars(model)
       const optimizer = makeOptimizer(config.optimizer, vars)
+      // Shares the model's layers: disposing the model disposes its weights.
+      const monitor: BatchMonitor | undefined =
+        input.monitor === undefined ? undefined : { plan: monitorPlan(model), deadThreshold: input.monitor.deadThreshold }
       yield* Effect.addFinalizer(() => Effect.sync(() => (optimizer.dispose(), model.dispose())))
       writeWeights(model, yield* getWeights(saved?.weights ?? input.initial))
       if (saved) optimizer.load(toF32(yield* getArrays(saved.optimizer)))
@@ -104,7 +161,9 @@ export const train = defineStep({
         lossSum: 0,
         correct: 0,
         epochSeconds: 0,
-        history: []
+        history: [],
+        initial: null,
+        monitor: []
       }
       const save = Effect.gen(function* () {
         const weights = yield* putWeights(readWeights(model))
@@ -126,14 +185,22 @@ export const train = defineStep({
           let t = performance.now()
           while (state.batch < batches) {
             const idx = batchIndices(order, state.batch, config.batchSize)
-            const r = trainBatch(model, vars, optimizer, data, idx, lr)
+            const step = epoch * batches + state.batch
+            const sampled = monitor !== undefined && sampledAt(step, input.monitor!.every)
+            const r = trainBatch(model, vars, optimizer, data, idx, lr, sampled ? monitor : undefined)
+            const samples = (r.layers ?? []).map((l) => sampleRecord(step, epoch, l))
+            const initial = state.initial ?? { loss: finite(r.loss), accuracy: r.correct / idx.length, expectedLoss: expectedInitialLoss(data.classes) }
             if (!Number.isFinite(r.loss)) {
+              // The diverging batch's sample shows which layer blew up first: kept.
+              state = { ...state, initial, monitor: [...state.monitor, ...samples] }
               diverged = { epoch, batch: state.batch, loss: String(r.loss) }
               break
             }
             const now = performance.now()
             state = {
               ...state,
+              initial,
+              monitor: samples.length === 0 ? state.monitor : [...state.monitor, ...samples],
               batch: state.batch + 1,
               lossSum: state.lossSum + r.loss * idx.length,
               correct: state.correct + r.correct,
@@ -147,22 +214,45 @@ export const train = defineStep({
             bar.done(`diverged (loss ${diverged.loss}) at batch ${diverged.batch}`)
             break
           }
-          const record = {
+          const scored = validation === undefined ? undefined : evaluate(model, validation)
+          const record: EpochRecord = {
             epoch,
             lr,
             trainLoss: state.lossSum / data.n,
             trainAccuracy: state.correct / data.n,
+            validationLoss: scored === undefined ? null : finite(scored.loss),
+            validationAccuracy: scored === undefined || scored.nonFinite ? null : scored.accuracy,
             seconds: state.epochSeconds
           }
           bar.done(`loss ${record.trainLoss.toFixed(4)} acc ${(100 * record.trainAccuracy).toFixed(2)}%`)
-          state = { epoch: epoch + 1, batch: 0, lossSum: 0, correct: 0, epochSeconds: 0, history: [...state.history, record] }
+          state = { ...state, epoch: epoch + 1, batch: 0, lossSum: 0, correct: 0, epochSeconds: 0, history: [...state.history, record] }
           if (state.epoch < config.epochs) yield* save
         }
       })
       yield* loop.pipe(Effect.onInterrupt(() => save.pipe(Effect.ignore)))
       const weights = yield* putWeights(readWeights(model))
-      return { weights, history: state.history, diverged, seconds: (performance.now() - started) / 1000 }
+      return {
+        weights,
+        history: state.history,
+        // Epochs ≥ 1, so the first batch ran (on a resumed run, before the interruption).
+        initial: state.initial!,
+        monitor: state.monitor,
+        diverged,
+        seconds: (performance.now() - started) / 1000
+      }
     }).pipe(Effect.scoped)
+})
+
+const sampleRecord = (step: number, epoch: number, l: LayerStatsSample): LayerSample => ({
+  step,
+  epoch,
+  layer: l.layer,
+  activationMean: finite(l.activationMean),
+  activationVar: finite(l.activationVar),
+  gradMean: finite(l.gradMean),
+  gradVar: finite(l.gradVar),
+  gradNorm: finite(l.gradNorm),
+  deadShare: finite(l.deadShare)
 })
 
 const snapshot = (tensors: Record<string, tf.Tensor>) =>

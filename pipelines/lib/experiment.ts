@@ -22,9 +22,10 @@ import { evaluate } from "../../steps/evaluate.ts"
 import { freeze } from "../../steps/freeze.ts"
 import { initWeights } from "../../steps/init-weights.ts"
 import { LayerStatsSchema, learnLayerInit } from "../../steps/learn-layer-init.ts"
+
 import { prepareDataset } from "../../steps/prepare-dataset.ts"
 import { sampleMinibatch } from "../../steps/sample-minibatch.ts"
-import { type TrainConfig, train } from "../../steps/train.ts"
+import { type EpochRecord, type InitialRecord, type LayerSample, type MonitorConfig, type TrainConfig, defaultMonitor, train } from "../../steps/train.ts"
 import { transfer } from "../../steps/transfer.ts"
 
 /** PyTorch's default for Linear/Conv (U(±1/√fanIn)): the "standard" init the decision layer keeps under LW. */
@@ -128,6 +129,9 @@ export const prepareData = (plan: DataPlan) =>
     } satisfies ExperimentData
   })
 
+/** learn-layer-init's per-epoch curve (meanLoss, varLoss, loss, lr), as it outputs it. */
+type LwCurve = (typeof learnLayerInit.output.Type)["curve"]
+
 /** The layers LW learns for a model: every conv/dense layer but the classifier, in forward order. */
 export const lwLayersOf = (model: ModelSpec): string[] => withPlaceholderWeights(() => withModel(model, lwLayerNames))
 
@@ -147,6 +151,8 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
           seconds: number | null
           /** The layer's statistics on the LW batch it was learned on, when learning stopped. */
           onBatch: typeof LayerStatsSchema.Type
+          /** Per LW epoch: the mean and variance terms, the loss, the learning rate. */
+          curve: LwCurve
         }>
       },
       (acc, layer) =>
@@ -156,7 +162,7 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
             state: r.state,
             layers: [
               ...acc.layers,
-              { layer, epochs: r.epochs, stop: r.stop, diverged: r.diverged !== null, seconds: r.seconds ?? null, onBatch: r.final }
+              { layer, epochs: r.epochs, stop: r.stop, diverged: r.diverged !== null, seconds: r.seconds ?? null, onBatch: r.final, curve: r.curve }
             ]
           })
         )
@@ -184,12 +190,24 @@ export const transferInit = (from: WeightsRef, to: ModelSpec, seed: number) =>
 
 export interface TrainOutcome {
   readonly testAccuracy: number
-  readonly testLoss: number
+  /** null when NaN/Inf (a diverged network). */
+  readonly testLoss: number | null
   readonly diverged: boolean
   readonly divergedAt: string | null
   readonly epochs: number
   readonly seconds: number
   readonly finalTrainLoss: number | null
+  /** Per epoch: training loss and accuracy, and validation loss and accuracy on the validation split. */
+  readonly history: ReadonlyArray<EpochRecord>
+  /** The first batch's loss before any update, beside ln C. */
+  readonly initial: InitialRecord
+  /** Every K steps, per conv/dense layer: activation, kernel-gradient and dead-unit statistics (empty when off). */
+  readonly monitor: ReadonlyArray<LayerSample>
+}
+
+export interface TrainOptions {
+  /** The per-layer monitor: `defaultMonitor` unless told; "off" samples nothing. */
+  readonly monitor?: MonitorConfig | "off"
 }
 
 export const trainAndEvaluate = (
@@ -197,18 +215,32 @@ export const trainAndEvaluate = (
   initial: WeightsRef,
   data: ExperimentData,
   config: TrainConfig,
-  backend: string
+  backend: string,
+  options: TrainOptions = {}
 ) =>
   Effect.gen(function* () {
-    const trained = yield* step(train, { model, initial, data: data.train, config, backend })
+    const monitor = options.monitor ?? defaultMonitor
+    const trained = yield* step(train, {
+      model,
+      initial,
+      data: data.train,
+      validation: data.validation,
+      config,
+      ...(monitor === "off" ? {} : { monitor }),
+      backend
+    })
     const test = yield* step(evaluate, { model, weights: trained.weights, data: data.test, backend })
     return {
       testAccuracy: test.accuracy,
-      testLoss: test.loss,
+      // The evaluate step reports a NaN/Inf loss as -1 beside nonFinite.
+      testLoss: test.nonFinite || test.loss < 0 ? null : test.loss,
       diverged: trained.diverged !== null || test.nonFinite,
       divergedAt: trained.diverged ? `epoch ${trained.diverged.epoch + 1}, batch ${trained.diverged.batch}` : null,
       epochs: trained.history.length,
       seconds: trained.seconds,
-      finalTrainLoss: trained.history.at(-1)?.trainLoss ?? null
+      finalTrainLoss: trained.history.at(-1)?.trainLoss ?? null,
+      history: trained.history,
+      initial: trained.initial,
+      monitor: trained.monitor
     } satisfies TrainOutcome
   })

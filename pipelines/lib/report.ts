@@ -22,7 +22,7 @@ export const experimentTable = (rows: ReadonlyArray<ExperimentRow>) =>
     rows.map((r) => [
       r.id,
       r.diverged ? `${(100 * r.testAccuracy).toFixed(2)} % (diverged)` : `${(100 * r.testAccuracy).toFixed(2)} %`,
-      r.testLoss < 0 ? "NaN/Inf" : r.testLoss.toFixed(4),
+      r.testLoss === null ? "NaN/Inf" : r.testLoss.toFixed(4),
       r.diverged ? `yes${r.divergedAt ? ` (${r.divergedAt})` : ""}` : "no",
       r.epochs,
       `${r.seconds.toFixed(1)} s`,

@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs"
 import type { ImageSet } from "../data/types.ts"
 import { createRng, deriveSeed } from "../data/random.ts"
+import { type LayerStatsSample, type MonitorPlan, planStatsTensor, readStats } from "./monitor.ts"
 import type { Optimizer } from "./optim.ts"
 
 export interface EpochStats {
@@ -53,32 +54,55 @@ export const gatherBatch = (data: ImageSet, idx: ArrayLike<number>) => {
 
 export const trainableVars = (model: tf.LayersModel) => model.trainableWeights.map((w) => w.read() as tf.Variable)
 
-/** One SGD step on samples `idx`: returns the batch's mean loss and number of correct predictions. */
+/** What `trainBatch` samples when asked: the plan of shared/train/monitor.ts and its dead-unit threshold. */
+export interface BatchMonitor {
+  readonly plan: MonitorPlan
+  readonly deadThreshold: number
+}
+
+/**
+ * One SGD step on samples `idx`: returns the batch's mean loss and number of correct predictions. With `monitor`,
+ * the forward runs on the plan's model (same layers, more outputs) and the step also returns every layer's
+ * statistics at the weights before this update (shared/train/monitor.ts).
+ */
 export const trainBatch = (
   model: tf.LayersModel,
   vars: ReadonlyArray<tf.Variable>,
   optimizer: Optimizer,
   data: ImageSet,
   idx: ArrayLike<number>,
-  lr: number
-): { loss: number; correct: number } => {
+  lr: number,
+  monitor?: BatchMonitor
+): { loss: number; correct: number; layers?: LayerStatsSample[] } => {
   let hits: tf.Tensor | undefined
-  const loss = tf.tidy(() => {
-    const batch = gatherBatch(data, idx)
-    const labels = tf.tensor1d(batch.labels, "int32")
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = model.apply(batch.x, { training: true }) as tf.Tensor
-      // Kept: variableGrads disposes what its function made, and the accuracy needs these logits.
-      hits = tf.keep(logits.argMax(-1).equal(labels).sum())
-      return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar
-    }, [...vars])
-    optimizer.step(vars.map((v) => grads[v.name]!), lr)
-    return value
-  })
-  const out = { loss: loss.dataSync()[0]!, correct: hits!.dataSync()[0]! }
-  loss.dispose()
-  hits!.dispose()
-  return out
+  let sites: tf.Tensor[] = []
+  try {
+    const [loss, stats] = tf.tidy(() => {
+      const batch = gatherBatch(data, idx)
+      const labels = tf.tensor1d(batch.labels, "int32")
+      const { value, grads } = tf.variableGrads(() => {
+        const outs = monitor === undefined ? [model.apply(batch.x, { training: true }) as tf.Tensor] : (monitor.plan.model.apply(batch.x, { training: true }) as tf.Tensor[])
+        const logits = outs[0]!
+        // Kept: variableGrads disposes what its function made, and the accuracy (and the monitor) need these.
+        hits = tf.keep(logits.argMax(-1).equal(labels).sum())
+        if (monitor !== undefined) sites = outs.map((t) => tf.keep(t))
+        return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar
+      }, [...vars])
+      // Before the update: the statistics belong to the weights this batch was run with.
+      const stats = monitor === undefined ? undefined : planStatsTensor(monitor.plan, sites, grads, monitor.deadThreshold)
+      optimizer.step(vars.map((v) => grads[v.name]!), lr)
+      return [value, stats] as const
+    })
+    const out = { loss: loss.dataSync()[0]!, correct: hits!.dataSync()[0]! }
+    loss.dispose()
+    if (stats === undefined) return out
+    const values = stats.dataSync()
+    stats.dispose()
+    return { ...out, layers: readStats(monitor!.plan, values) }
+  } finally {
+    hits?.dispose()
+    tf.dispose(sites)
+  }
 }
 
 /** Samples of batch `b` of epoch order `order`. */
