@@ -2,7 +2,9 @@
  * Entry point of every pipeline: `if (import.meta.main) runMain(pipeline)`.
  *
  * Parses and validates flags (exit 2 on a usage error), sets up the cache, runner and reporter, runs the pipeline,
- * and writes `<out>/results.json` and `<out>/report.md` atomically. SIGINT/SIGTERM interrupt the run between effects:
+ * checks what it is about to write against the pipeline's results.json schema (pipelines/lib/results.ts; a mismatch
+ * fails the run, naming the field, before anything is written), writes `<out>/results.json` and the report files
+ * atomically, then rebuilds the run index of the directory above `<out>` (shared/report/run-index.ts). SIGINT/SIGTERM interrupt the run between effects:
  * steps flush their checkpoint, nothing half-written is left, and the process exits 130. Typed errors print their
  * message (no stack trace) and exit 1.
  */
@@ -10,12 +12,17 @@ import { Cause, Effect, Exit, Fiber, Layer } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import { type FlagDefs, UsageError, commonFlags, helpText, parseFlags } from "./flags.ts"
+import { ResultsHead, type ResultsSchema, encodeResults } from "./results.ts"
 import type { Pipeline, PipelineConfig } from "./pipeline.ts"
 import { Reporter, type ReporterShape, makeConsoleReporter } from "./reporter.ts"
 import { Runner, type StepRecord, makeRunner } from "./runner.ts"
 import { Store, type StoreShape, makeDiskStore, writeFileAtomic } from "./store.ts"
 import { codeProvenance } from "./provenance.ts"
 import { writeRunReport } from "../report/write.ts"
+import { writeRunIndex } from "../report/run-index.ts"
+// The one place the engine knows of pipelines: their results.json schemas, by name (a pipeline without one, e.g. a
+// test's, is checked against the common head only).
+import { resultsSchemaOf } from "../../pipelines/lib/results.ts"
 import { type RunStatus, recordRun } from "./run-log.ts"
 
 export interface RunResult {
@@ -28,6 +35,8 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string | undefined>>
   readonly reporter?: ReporterShape
   readonly store?: StoreShape
+  /** The schema results.json must match; default: the pipeline's in pipelines/lib/results.ts, else the head's. */
+  readonly results?: ResultsSchema
   /** Install SIGINT/SIGTERM handlers (the CLI does; tests calling runPipeline directly need not). */
   readonly handleSignals?: boolean
 }
@@ -79,15 +88,24 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
       code: codeProvenance(),
       environment: setup.environment ?? null,
       cache: store.location,
+      ...flagRecord(defs, config),
       steps: runner.records.map((r: StepRecord) => ({ ...r })),
       headline: pipeline.headline ? pipeline.headline(own) : [],
       ...own
     }
-    yield* writeFileAtomic(path.join(out, "results.json"), `${JSON.stringify(results, null, 2)}\n`)
+    const schema = options.results ?? resultsSchemaOf(pipeline.name) ?? (ResultsHead as unknown as ResultsSchema)
+    yield* writeFileAtomic(path.join(out, "results.json"), yield* encodeResults(pipeline.name, schema, results))
     const section = pipeline.report ? pipeline.report(own, config) : ""
     const figures = pipeline.figures ? pipeline.figures(own, config) : []
     const written = yield* writeRunReport({ out, results, section, figures })
     reporter.line(`results: ${path.join(out, "results.json")}  report: ${Object.values(written).join("  ")}`)
+    // The index is a convenience over the runs beside this one: a failure to write it is a warning, not a failed run.
+    yield* writeRunIndex(path.dirname(path.resolve(out))).pipe(
+      Effect.match({
+        onSuccess: (index) => reporter.line(`run index: ${index.file} (${index.runs.length} runs)`),
+        onFailure: (e) => reporter.warn(`run index not written: ${e.message}`)
+      })
+    )
     return results
   }).pipe(
     Effect.provide(
@@ -145,6 +163,22 @@ const usagePath = (name: string): string => {
     return path.relative(process.cwd(), script) || script
   }
   return `pipelines/${name}.ts`
+}
+
+/** Flags recorded apart from `config`: where the run wrote, and the two the head already has. */
+const unrecordedFlags = new Set(["out", "cache", "help", "seed", "quick"])
+
+/**
+ * results.json's `config` (every flag's value) and `flags` (those that differ from the pipeline's default in this
+ * mode, --quick's value under --quick: what the run index shows as the run's configuration).
+ */
+export const flagRecord = (defs: FlagDefs, config: Readonly<Record<string, unknown>>) => {
+  const values = Object.keys(defs).filter((k) => k !== "help").map((k) => [k, config[k]] as const)
+  const base = (k: string) => (config.quick === true && defs[k]!.quick !== undefined ? defs[k]!.quick : defs[k]!.default)
+  return {
+    config: Object.fromEntries(values),
+    flags: Object.fromEntries(values.filter(([k, v]) => !unrecordedFlags.has(k) && v !== base(k)))
+  }
 }
 
 export const machine = () => ({

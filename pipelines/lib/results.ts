@@ -1,0 +1,160 @@
+/**
+ * Each pipeline's own part of results.json as a Schema, composed from the step output Schemas it reports (train's
+ * EpochRecord, learn-layer-init's LayerStatsSchema) and joined to the common head (shared/engine/results.ts).
+ * main.ts checks a run's results.json against its pipeline's schema before writing it; `scripts/results-schema.ts`
+ * publishes them as `schemas/<pipeline>.results.schema.json`.
+ *
+ * A pipeline's output type and its schema are checked against each other by the compiler in
+ * tests/engine/results.test.ts, and against real runs there.
+ */
+import { Schema } from "effect"
+import { type ResultsSchema, resultsSchema } from "../../shared/engine/results.ts"
+import { LayerStatsSchema } from "../../steps/learn-layer-init.ts"
+import { EpochRecord } from "../../steps/train.ts"
+
+const Num = Schema.Finite
+const Seconds = Num.annotate({ description: "seconds" })
+const Fraction = Num.annotate({ description: "a fraction in [0, 1] (0.9 = 90 %)" })
+
+/** Which split each figure comes from (pipelines/lib/experiment.ts dataSplits). */
+const Split = <S extends string>(split: S) => Schema.Struct({ split: Schema.Literal(split), count: Schema.Int })
+export const DataSplits = Schema.Struct({
+  training: Split("train"),
+  lwBatch: Split("train"),
+  evidence: Split("validation"),
+  accuracy: Split("test")
+}).annotate({ description: "which split each figure comes from, and its size" })
+
+/** One trained network scored on the test split (pipelines/lib/experiment.ts trainAndEvaluate). */
+export const TrainOutcome = Schema.Struct({
+  testAccuracy: Fraction,
+  testLoss: Num.annotate({ description: "mean cross-entropy on the test split; -1 when it is not finite" }),
+  diverged: Schema.Boolean.annotate({ description: "training hit a non-finite loss, or the test loss is not finite" }),
+  divergedAt: Schema.NullOr(Schema.String).annotate({ description: "e.g. \"epoch 2, batch 17\"; null when it did not diverge" }),
+  epochs: Schema.Int.annotate({ description: "epochs trained (fewer than asked when it diverged)" }),
+  seconds: Seconds,
+  finalTrainLoss: Schema.NullOr(Num)
+})
+
+/** A layer's statistics on the validation split (steps/freeze.ts layerStats). */
+export const LayerEvidence = Schema.Struct({ name: Schema.String, hasActivation: Schema.Boolean, ...LayerStatsSchema.fields })
+
+/** Per experiment (by id), every conv/dense layer's statistics on the validation split. */
+const LayerStats = Schema.Record(Schema.String, Schema.Array(LayerEvidence)).annotate({
+  description: "per experiment id: each layer's output mean and activation variance on the validation split (LW's targets 0 and 1)"
+})
+
+/** How LW learned one layer (pipelines/lib/experiment.ts learnedInit). */
+export const LwLayer = Schema.Struct({
+  layer: Schema.String,
+  epochs: Schema.Int,
+  stop: Schema.String.annotate({ description: "why learning stopped" }),
+  diverged: Schema.Boolean,
+  seconds: Schema.NullOr(Seconds),
+  onBatch: LayerStatsSchema.annotate({ description: "the layer's statistics on the LW batch it was learned on" })
+})
+
+const lwExtras = {
+  lwSeconds: Schema.optional(Schema.NullOr(Seconds).annotate({ description: "LW's learning time; null when a layer's was not recorded" })),
+  lwLayers: Schema.optional(Schema.Array(LwLayer))
+}
+
+const Id = { id: Schema.String }
+
+export const demoResults = resultsSchema(
+  "demo",
+  {
+    experiments: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        testAccuracy: Fraction,
+        testLoss: Num,
+        diverged: Schema.Boolean,
+        epochs: Schema.Int,
+        finalTrainLoss: Schema.NullOr(Num),
+        seconds: Seconds
+      })
+    )
+  },
+  "circles × MLP × three initializations (pipelines/demo.ts)"
+)
+
+export const baselineResults = resultsSchema(
+  "baseline",
+  {
+    experiments: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        testAccuracy: Fraction,
+        testLoss: Num,
+        diverged: Schema.Boolean,
+        epochs: Schema.Int,
+        seconds: Seconds,
+        trainImagesPerSecond: Num,
+        trainSamples: Schema.Int,
+        testSamples: Schema.Int
+      })
+    ),
+    history: Schema.Array(EpochRecord).annotate({ description: "per epoch (steps/train.ts EpochRecord)" }),
+    confusion: Schema.Array(Schema.Array(Schema.Int)).annotate({ description: "test confusion matrix, rows: true class" })
+  },
+  "a model trained on Fashion-MNIST from a heuristic initialization (pipelines/baseline.ts)"
+)
+
+export const exampleAblationResults = resultsSchema(
+  "example-ablation",
+  { splits: DataSplits, experiments: Schema.Array(Schema.Struct({ ...Id, ...TrainOutcome.fields })) },
+  "tanh LeNet: LW vs LW with the variance target on the layer output and α = 10 (pipelines/example-ablation.ts)"
+)
+
+export const lenetAblationResults = resultsSchema(
+  "lenet-ablation",
+  {
+    splits: DataSplits,
+    experiments: Schema.Array(Schema.Struct({ ...Id, ...TrainOutcome.fields, ...lwExtras })),
+    layerStats: LayerStats
+  },
+  "LeNet-5 on Fashion-MNIST: LW vs its ablations LAE1–4 vs Kaiming (pipelines/lenet-ablation.ts)"
+)
+
+export const lenetInitGridResults = resultsSchema(
+  "lenet-init-grid",
+  {
+    splits: DataSplits,
+    experiments: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        activation: Schema.Literals(["sigmoid", "tanh", "relu"]),
+        init: Schema.Literals(["LW", "Kaiming", "Xavier"]),
+        ...TrainOutcome.fields,
+        lwSeconds: lwExtras.lwSeconds
+      })
+    ),
+    layerStats: LayerStats
+  },
+  "LeNet-5 on Fashion-MNIST: {sigmoid, tanh, ReLU} × {LW, Kaiming, Xavier} (pipelines/lenet-init-grid.ts)"
+)
+
+export const resnetNobnResults = resultsSchema(
+  "resnet-nobn",
+  {
+    splits: DataSplits,
+    experiments: Schema.Array(Schema.Struct({ ...Id, ...TrainOutcome.fields, ...lwExtras })),
+    layerStats: LayerStats
+  },
+  "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs Kaiming + BN (pipelines/resnet-nobn.ts)"
+)
+
+/** Every pipeline's results.json schema, by pipeline name. */
+export const pipelineResults = {
+  demo: demoResults,
+  baseline: baselineResults,
+  "example-ablation": exampleAblationResults,
+  "lenet-ablation": lenetAblationResults,
+  "lenet-init-grid": lenetInitGridResults,
+  "resnet-nobn": resnetNobnResults
+} as const satisfies Record<string, ResultsSchema>
+
+/** The schema of `pipeline`'s results.json, or undefined for a pipeline without one (e.g. a test's own). */
+export const resultsSchemaOf = (pipeline: string): ResultsSchema | undefined =>
+  (pipelineResults as Record<string, ResultsSchema>)[pipeline]
