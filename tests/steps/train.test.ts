@@ -1,4 +1,7 @@
-/** The train and evaluate steps on small real problems: determinism, resume, divergence as data, no tensor leaks. */
+/**
+ * The train and evaluate steps on small real problems: determinism, resume, divergence as data, no tensor leaks; and
+ * what train records: validation per epoch, the initial loss, the monitor's series (the same after a resume).
+ */
 import { beforeAll, describe, expect, test } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Exit, Fiber } from "effect"
@@ -6,13 +9,15 @@ import { makeCircles as generate } from "../../shared/data/circles.ts"
 import { step } from "../../shared/engine/pipeline.ts"
 import { makeMemoryStore } from "../../shared/engine/store.ts"
 import { tensorEnvironment } from "../../shared/backend/fingerprint.ts"
+import { makeRecordingReporter } from "../../shared/engine/reporter.ts"
 import { engineLayer, makeEngine, runWithEngine } from "../../shared/engine/testing.ts"
 import { type InitConfig, defaultInitConfigs } from "../../shared/init/initializers.ts"
 import type { ModelSpec } from "../../shared/models/spec.ts"
 import { putDataset } from "../../shared/schemas.ts"
 import { evaluate } from "../../steps/evaluate.ts"
 import { initWeights } from "../../steps/init-weights.ts"
-import { type TrainConfig, train } from "../../steps/train.ts"
+import { batchIndices, epochOrder } from "../../shared/train/loop.ts"
+import { type MonitorConfig, type TrainConfig, train } from "../../steps/train.ts"
 
 /** An engine for tensor steps: keyed by the active backend's environment. */
 const tensorEngine = (parts: Parameters<typeof makeEngine>[0] = {}) => makeEngine({ ...parts, environment: tensorEnvironment(undefined) })
@@ -95,3 +100,93 @@ describe("train + evaluate", () => {
     expect(resumed.trained.history.map((h) => h.trainLoss)).toEqual(full.trained.history.map((h) => h.trainLoss))
   })
 })
+
+/** Circles → init → train with a validation split and the monitor → evaluate the trained weights on that split. */
+const monitored = (c: TrainConfig, monitor: MonitorConfig | null = { every: 3, deadThreshold: 1e-6 }) =>
+  Effect.gen(function* () {
+    const data = yield* putDataset(generate({ n: 600, noise: 0.1, seed: 1 }))
+    const validation = yield* putDataset(generate({ n: 150, noise: 0.1, seed: 2 }))
+    const initial = yield* step(initWeights, { model: mlp, init: defaultInitConfigs.kaimingNormal, seed: 0 })
+    const trained = yield* step(train, { model: mlp, initial, data, validation, config: c, ...(monitor ? { monitor } : {}), backend: "cpu" })
+    const onValidation = yield* step(evaluate, { model: mlp, weights: trained.weights, data: validation, backend: "cpu" })
+    const atStart = yield* step(evaluate, { model: mlp, weights: initial, data, backend: "cpu" })
+    return { trained, onValidation, atStart }
+  })
+
+describe("what train records", () => {
+  test("validation loss and accuracy per epoch: the last equals the evaluate step's on the trained weights", async () => {
+    const r = await runWithEngine(monitored(config({ epochs: 3 })), tensorEngine())
+    expect(r.trained.history).toHaveLength(3)
+    for (const h of r.trained.history) expect(h.validationLoss).toBeGreaterThan(0)
+    const last = r.trained.history.at(-1)!
+    expect(last.validationLoss).toBeCloseTo(r.onValidation.loss, 6)
+    expect(last.validationAccuracy).toBe(r.onValidation.accuracy)
+    expect(last.validationLoss!).toBeLessThan(r.trained.history[0]!.validationLoss!)
+    // Without a validation split the fields are there, null.
+    const plain = await runWithEngine(pipeline(config({ epochs: 1 })), tensorEngine())
+    expect(plain.trained.history[0]).toMatchObject({ validationLoss: null, validationAccuracy: null })
+  })
+
+  test("the initial loss is the first batch's at the initial weights, beside ln C", async () => {
+    const c = config({ epochs: 1 })
+    const r = await runWithEngine(monitored(c), tensorEngine())
+    expect(r.trained.initial.expectedLoss).toBeCloseTo(Math.log(2), 12)
+    // The first batch of epoch 0, scored at the initial weights: an MLP has no BN, so training and inference
+    // forwards agree.
+    const data = generate({ n: 600, noise: 0.1, seed: 1 })
+    const first = batchIndices(epochOrder(data.n, c.seed, 0), 0, c.batchSize)
+    const firstBatch = { ...data, n: first.length, images: take(data.images, first, 2), labels: Uint8Array.from(first, (i) => data.labels[i]!) }
+    const scored = await runWithEngine(
+      Effect.gen(function* () {
+        const initial = yield* step(initWeights, { model: mlp, init: defaultInitConfigs.kaimingNormal, seed: 0 })
+        return yield* step(evaluate, { model: mlp, weights: initial, data: yield* putDataset(firstBatch), backend: "cpu" })
+      }),
+      tensorEngine()
+    )
+    expect(r.trained.initial.loss).toBeCloseTo(scored.loss, 5)
+    expect(r.trained.initial.accuracy).toBe(scored.accuracy)
+  })
+
+  test("the monitor samples every K steps from step 0, every conv/dense layer; absent, nothing", async () => {
+    const c = config({ epochs: 2 })
+    const r = await runWithEngine(monitored(c, { every: 7, deadThreshold: 1e-6 }), tensorEngine())
+    const batches = Math.ceil(600 / c.batchSize)
+    const steps = [...new Set(r.trained.monitor.map((m) => m.step))]
+    expect(steps).toEqual(Array.from({ length: Math.ceil((2 * batches) / 7) }, (_, i) => 7 * i))
+    expect(r.trained.monitor.filter((m) => m.step === 0).map((m) => m.layer)).toEqual(["fc1", "fc2", "fc3"])
+    expect(r.trained.monitor.every((m) => m.epoch === Math.floor(m.step / batches))).toBe(true)
+    expect(r.trained.monitor.every((m) => m.gradNorm! > 0 && m.activationVar! > 0)).toBe(true)
+    const off = await runWithEngine(monitored(c, null), tensorEngine())
+    expect(off.trained.monitor).toEqual([])
+    // The monitor does not change what is trained.
+    expect(off.trained.weights).toEqual(r.trained.weights)
+  })
+
+  test("interrupted mid-epoch and resumed, train records exactly the same series", async () => {
+    const c = config({ epochs: 3 })
+    const full = await runWithEngine(monitored(c), tensorEngine())
+    const store = makeMemoryStore()
+    const recording = makeRecordingReporter()
+    const fiber = Effect.runFork(monitored(c).pipe(Effect.provide(engineLayer(tensorEngine({ store, reporter: recording.reporter })))))
+    // Interrupt in the second epoch, between batches.
+    while (!recording.ticks.some((t) => t.what.startsWith("train epoch 2/") && t.n >= 5)) await new Promise((r) => setTimeout(r, 1))
+    await Effect.runPromise(Fiber.interrupt(fiber))
+    expect(Exit.isFailure(await Effect.runPromise(Fiber.await(fiber)))).toBe(true)
+    const again = makeRecordingReporter()
+    const engine = tensorEngine({ store, reporter: again.reporter })
+    const resumed = await runWithEngine(monitored(c), engine)
+    expect(engine.runner.records.find((r) => r.name === "train")?.resumed).toBe(true)
+    expect(again.lines.find((l) => l.includes("resuming"))).toMatch(/resuming at epoch 2, batch [1-9]/)
+    expect(resumed.trained.weights).toEqual(full.trained.weights)
+    expect(resumed.trained.initial).toEqual(full.trained.initial)
+    expect(resumed.trained.monitor).toEqual(full.trained.monitor)
+    expect(resumed.trained.history.map(({ seconds: _, ...h }) => h)).toEqual(full.trained.history.map(({ seconds: _, ...h }) => h))
+  })
+})
+
+/** Samples `idx` of a flat per-sample array with `size` values each. */
+const take = (images: Uint8Array | Float32Array, idx: ArrayLike<number>, size: number) => {
+  const out = new Float32Array(idx.length * size)
+  for (let k = 0; k < idx.length; k++) out.set(images.subarray(idx[k]! * size, (idx[k]! + 1) * size), k * size)
+  return out
+}
