@@ -10,11 +10,14 @@
 import { Schema } from "effect"
 import { type ResultsSchema, resultsSchema } from "../../shared/engine/results.ts"
 import { LayerStatsSchema } from "../../steps/learn-layer-init.ts"
-import { EpochRecord } from "../../steps/train.ts"
+import { EpochRecord, InitialRecord, LayerSample } from "../../steps/train.ts"
 
 const Num = Schema.Finite
 const Seconds = Num.annotate({ description: "seconds" })
 const Fraction = Num.annotate({ description: "a fraction in [0, 1] (0.9 = 90 %)" })
+
+/** steps/train.ts's per-epoch record, named in the JSON Schema. */
+const Epoch = EpochRecord.annotate({ identifier: "EpochRecord" })
 
 /** Which split each figure comes from (pipelines/lib/experiment.ts dataSplits). */
 const Split = <S extends string>(split: S) => Schema.Struct({ split: Schema.Literal(split), count: Schema.Int })
@@ -23,26 +26,40 @@ export const DataSplits = Schema.Struct({
   lwBatch: Split("train"),
   evidence: Split("validation"),
   accuracy: Split("test")
-}).annotate({ description: "which split each figure comes from, and its size" })
+}).annotate({ identifier: "DataSplits", description: "which split each figure comes from, and its size" })
 
 /** One trained network scored on the test split (pipelines/lib/experiment.ts trainAndEvaluate). */
 export const TrainOutcome = Schema.Struct({
   testAccuracy: Fraction,
-  testLoss: Num.annotate({ description: "mean cross-entropy on the test split; -1 when it is not finite" }),
+  testLoss: Schema.NullOr(Num).annotate({ description: "mean cross-entropy on the test split; null when it is not finite" }),
   diverged: Schema.Boolean.annotate({ description: "training hit a non-finite loss, or the test loss is not finite" }),
   divergedAt: Schema.NullOr(Schema.String).annotate({ description: "e.g. \"epoch 2, batch 17\"; null when it did not diverge" }),
   epochs: Schema.Int.annotate({ description: "epochs trained (fewer than asked when it diverged)" }),
   seconds: Seconds,
-  finalTrainLoss: Schema.NullOr(Num)
+  finalTrainLoss: Schema.NullOr(Num),
+  history: Schema.Array(Epoch).annotate({
+    description: "per epoch: training loss and accuracy, validation loss and accuracy (steps/train.ts EpochRecord)"
+  }),
+  initial: InitialRecord.annotate({ description: "the first batch before any update: its loss beside ln C" }),
+  monitor: Schema.Array(LayerSample.annotate({ identifier: "LayerSample" })).annotate({
+    description: "every K steps, per conv/dense layer: activation, kernel-gradient and dead-unit statistics (empty when off)"
+  })
 })
 
 /** A layer's statistics on the validation split (steps/freeze.ts layerStats). */
-export const LayerEvidence = Schema.Struct({ name: Schema.String, hasActivation: Schema.Boolean, ...LayerStatsSchema.fields })
+export const LayerEvidence = Schema.Struct({ name: Schema.String, hasActivation: Schema.Boolean, ...LayerStatsSchema.fields }).annotate({
+  identifier: "LayerEvidence",
+  description: "a layer's output mean and variance and activation mean and variance on the validation split; null when NaN/Inf"
+})
 
 /** Per experiment (by id), every conv/dense layer's statistics on the validation split. */
 const LayerStats = Schema.Record(Schema.String, Schema.Array(LayerEvidence)).annotate({
   description: "per experiment id: each layer's output mean and activation variance on the validation split (LW's targets 0 and 1)"
 })
+
+/** One LW epoch of one layer: its mean and variance terms, the loss, the learning rate (steps/learn-layer-init.ts). */
+const Stat = Schema.NullOr(Schema.Number)
+export const LwCurvePoint = Schema.Struct({ meanLoss: Stat, varLoss: Stat, loss: Stat, lr: Schema.Number })
 
 /** How LW learned one layer (pipelines/lib/experiment.ts learnedInit). */
 export const LwLayer = Schema.Struct({
@@ -51,8 +68,9 @@ export const LwLayer = Schema.Struct({
   stop: Schema.String.annotate({ description: "why learning stopped" }),
   diverged: Schema.Boolean,
   seconds: Schema.NullOr(Seconds),
-  onBatch: LayerStatsSchema.annotate({ description: "the layer's statistics on the LW batch it was learned on" })
-})
+  onBatch: LayerStatsSchema.annotate({ description: "the layer's statistics on the LW batch it was learned on" }),
+  curve: Schema.Array(LwCurvePoint).annotate({ description: "per LW epoch" })
+}).annotate({ identifier: "LwLayer", description: "how LW learned one layer" })
 
 const lwExtras = {
   lwSeconds: Schema.optional(Schema.NullOr(Seconds).annotate({ description: "LW's learning time; null when a layer's was not recorded" })),
@@ -95,7 +113,7 @@ export const baselineResults = resultsSchema(
         testSamples: Schema.Int
       })
     ),
-    history: Schema.Array(EpochRecord).annotate({ description: "per epoch (steps/train.ts EpochRecord)" }),
+    history: Schema.Array(Epoch).annotate({ description: "per epoch (steps/train.ts EpochRecord)" }),
     confusion: Schema.Array(Schema.Array(Schema.Int)).annotate({ description: "test confusion matrix, rows: true class" })
   },
   "a model trained on Fashion-MNIST from a heuristic initialization (pipelines/baseline.ts)"
@@ -124,7 +142,7 @@ export const lenetInitGridResults = resultsSchema(
     experiments: Schema.Array(
       Schema.Struct({
         ...Id,
-        activation: Schema.Literals(["sigmoid", "tanh", "relu"]),
+        activation: Schema.String.annotate({ description: "LeNet's activation (--activations)" }),
         init: Schema.Literals(["LW", "Kaiming", "Xavier"]),
         ...TrainOutcome.fields,
         lwSeconds: lwExtras.lwSeconds

@@ -18,7 +18,7 @@ export const Machine = Schema.Struct({
   memoryGiB: Num,
   platform: Schema.String,
   runtime: Schema.String
-}).annotate({ description: "The machine the run ran on (shared/engine/main.ts machine())." })
+}).annotate({ identifier: "Machine", description: "The machine the run ran on (shared/engine/main.ts machine())." })
 
 export const CodeProvenance = Schema.Struct({
   commit: Schema.NullOr(Schema.String).annotate({ description: "HEAD's commit; null when there is no git repository" }),
@@ -26,7 +26,7 @@ export const CodeProvenance = Schema.Struct({
   changes: Schema.Array(Schema.String).annotate({ description: "the first changed paths when dirty (at most 20)" }),
   note: Schema.optional(Schema.String),
   packages: Schema.Record(Schema.String, Schema.String).annotate({ description: "installed version of every dependency" })
-}).annotate({ description: "Where the run's code came from (shared/engine/provenance.ts)." })
+}).annotate({ identifier: "CodeProvenance", description: "Where the run's code came from (shared/engine/provenance.ts)." })
 
 export const StepRecord = Schema.Struct({
   name: Schema.String,
@@ -34,13 +34,13 @@ export const StepRecord = Schema.Struct({
   cached: Schema.Boolean.annotate({ description: "the output came from the cache" }),
   seconds: Num,
   resumed: Schema.Boolean.annotate({ description: "the step continued from a checkpoint left by an interrupted run" })
-})
+}).annotate({ identifier: "StepRecord", description: "One step of the run, computed or from the cache." })
 
 export const Headline = Schema.Struct({
   label: Schema.String,
   value: Schema.NullOr(Num).annotate({ description: "null when it is not a number (a diverged run's loss)" }),
   unit: Schema.optional(Schema.String)
-})
+}).annotate({ identifier: "Headline", description: "A headline number (shared/engine/pipeline.ts Headline)." })
 
 const FlagValue = Schema.Union([Schema.String, Num, Schema.Boolean])
 
