@@ -87,7 +87,7 @@ export interface LearnInitOptions {
 }
 
 /** The data-valued options, checked at the edge ("+": "reject" — a misspelt option is an error, not ignored). */
-const OptionsType = type({
+const optionsDefinition = {
   "preset?": type.enumerated(...(Object.keys(lwPresets) as LwPresetName[])),
   "meanTarget?": "number",
   "varianceTarget?": "number >= 0",
@@ -104,7 +104,9 @@ const OptionsType = type({
   "onLayer?": "Function",
   "log?": "Function",
   "+": "reject"
-})
+} as const
+const OptionsType = type(optionsDefinition)
+const optionNames = Object.keys(optionsDefinition).filter((k) => k !== "+").map((k) => k.replace(/\?$/, ""))
 
 export type LayerStatus = "learned" | "unreachable" | "diverged" | "skipped"
 
@@ -155,8 +157,11 @@ const resolveConfig = (o: LearnInitOptions): LwConfig => {
   try {
     return Schema.decodeUnknownSync(LwConfigSchema, { onExcessProperty: "error" })(merged)
   } catch (e) {
-    const text = (e instanceof Error ? e.message : String(e)).split("\n")[0]!
-    throw bad("config", o.config ?? {}, `LwConfig fields as shared/lw/config.ts defines them (${text})`)
+    // The Schema's message: "Expected …\n  at ["convergence"]["window"]".
+    const [problem = "invalid", at = ""] = (e instanceof Error ? e.message : String(e)).split("\n")
+    const path = [...at.matchAll(/\["([^"]*)"\]/g)].map((m) => m[1]!)
+    const value = path.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], merged)
+    throw bad(["config", ...path].join("."), value, `${problem.replace(/^Expected /, "")} (LwConfig, shared/lw/config.ts)`)
   }
 }
 
@@ -211,12 +216,12 @@ const missed = (r: LayerResult, config: LwConfig): string | undefined => {
   const misses: string[] = []
   const stat = (site: "output" | "activation", what: "Mean" | "Var") => r.final[`${site}${what}` as keyof LayerStats]
   if (config.meanAt !== "off" && !(r.finalLoss.meanLoss < threshold)) {
-    misses.push(`${config.meanAt} mean ${stat(config.meanAt, "Mean").toFixed(3)} (target ${config.meanTarget})`)
+    misses.push(`${config.meanAt} mean ${stat(config.meanAt, "Mean").toFixed(3)}, target ${config.meanTarget}`)
   }
   if (config.varianceAt !== "off" && !(r.finalLoss.varLoss < threshold)) {
-    misses.push(`${config.varianceAt} variance ${stat(config.varianceAt, "Var").toFixed(3)} (target ${config.varianceTarget})`)
+    misses.push(`${config.varianceAt} variance ${stat(config.varianceAt, "Var").toFixed(3)}, target ${config.varianceTarget}`)
   }
-  return misses.length === 0 ? undefined : `${misses.join(", ")} after ${r.epochs} epochs (${r.stop})`
+  return misses.length === 0 ? undefined : `${misses.join("; ")} (squared error above ${threshold})`
 }
 
 const outcomeOf = (layer: string, className: string, r: LayerResult, seconds: number, config: LwConfig): LayerOutcome => {
@@ -248,7 +253,7 @@ export const describeOutcome = (o: LayerOutcome): string => {
   const f = o.final!
   const stats = `output mean ${f.outputMean.toFixed(3)}, activation variance ${f.activationVar.toFixed(3)}`
   const time = `${o.epochs} epochs (${o.stop}), ${o.seconds.toFixed(2)} s`
-  return o.status === "learned" ? `${head} learned in ${time}: ${stats}` : `${head} target unreachable: ${o.reason}; ${stats}`
+  return o.status === "learned" ? `${head} learned: ${stats}; ${time}` : `${head} target not reached: ${o.reason}; ${time}`
 }
 
 /** Layers that hold a kernel but are not conv/dense layers LW learns (e.g. DepthwiseConv2D until it does). */
@@ -266,7 +271,7 @@ export const learnInit = async (model: tf.LayersModel, batch: Batch, options: Le
     const e = checked[0]!
     const field = e.path.join(".") || "options"
     throw bad(field, e.path.length > 0 ? (options as Record<string, unknown>)[String(e.path[0])] : options,
-      e.problem.startsWith("must be removed") ? `no such option; learnInit takes ${Object.keys(OptionsType.json as object).join(", ")}` : e.problem.replace(/^must be /, ""))
+      e.problem.startsWith("must be removed") ? `no such option; learnInit takes ${optionNames.join(", ")}` : e.problem.replace(/^must be /, ""))
   }
   if (!(model instanceof tf.LayersModel)) {
     throw bad("model", typeof model, "a tf.LayersModel built with the same @tensorflow/tfjs lwi uses (one copy in node_modules)")
