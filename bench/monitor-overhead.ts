@@ -76,13 +76,19 @@ export interface OverheadRow {
 const main = async () => {
   const f = parseFlagsOrExit(flags)
   if (f.help) return console.log(helpText("bun run bench/monitor-overhead.ts", "lwi training monitor overhead", flags))
+  const models = f.models.split(",").map((m) => m.trim())
+  const unknown = models.filter((m) => specs[m] === undefined)
+  if (unknown.length > 0) {
+    // A usage error, as lwi's flags report them (exit 2).
+    console.error(`--models: unknown ${unknown.join(", ")} (known: ${Object.keys(specs).join(", ")})`)
+    process.exit(2)
+  }
   tf.env().set("PROD", true)
   const choice = await selectBackend({ ...(f.backend ? { prefer: f.backend } : {}), threads: f.threads, log: (l) => f.json || console.error(l) })
   const { set } = await fmnistTrain(f.samples)
   const rows: OverheadRow[] = []
-  for (const name of f.models.split(",")) {
-    const spec = specs[name]
-    if (spec === undefined) throw new Error(`--models: unknown model ${name} (known: ${Object.keys(specs).join(", ")})`)
+  for (const name of models) {
+    const spec = specs[name]!
     const model = buildModel(spec)
     const t = timer(model, set, f.batch)
     const settings = [undefined, f.every, 1] as const
