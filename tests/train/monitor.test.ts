@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, test } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
 import type { ImageSet } from "../../shared/data/types.ts"
 import { createLeNet5 } from "../../shared/models/lenet.ts"
+import { createResNet18 } from "../../shared/models/resnet.ts"
 import { type BatchMonitor, trainBatch, trainableVars } from "../../shared/train/loop.ts"
 import { expectedInitialLoss, layerStatsTensor, monitorPlan, readStats, sampledAt } from "../../shared/train/monitor.ts"
 import { makeOptimizer } from "../../shared/train/optim.ts"
@@ -176,6 +177,19 @@ describe("monitorPlan and the schedule", () => {
     expect(readStats(plan, Float32Array.from({ length: 30 }, (_, i) => i))[1]).toEqual({
       layer: "conv2", activationMean: 6, activationVar: 7, gradMean: 8, gradVar: 9, gradNorm: 10, deadShare: 11
     })
+    model.dispose()
+  })
+
+  test("ResNet18 with BN: a block's conv1 is read after bn1 → act1; its conv2 and downsample after the add, at act2", () => {
+    const model = createResNet18({ inputShape: [16, 16, 1], classes: 10, batchNorm: true, stem: "small" })
+    const plan = monitorPlan(model)
+    expect(plan.layers).toHaveLength(21) // 17 convs + 3 downsamples + the classifier
+    const site = (name: string) => plan.model.outputs[plan.layers.find((l) => l.name === name)!.output]
+    expect(site("conv1")).toBe(model.getLayer("act").output as tf.SymbolicTensor)
+    expect(site("layer2.0.conv1")).toBe(model.getLayer("layer2.0.act1").output as tf.SymbolicTensor)
+    expect(site("layer2.0.conv2")).toBe(model.getLayer("layer2.0.act2").output as tf.SymbolicTensor)
+    // One output for the two layers that share it.
+    expect(plan.layers.find((l) => l.name === "layer2.0.downsample")!.output).toBe(plan.layers.find((l) => l.name === "layer2.0.conv2")!.output)
     model.dispose()
   })
 
