@@ -59,7 +59,11 @@ describe("the published JSON Schemas (schemas/)", () => {
   test("are valid JSON Schema 2020-12 documents, one per pipeline in pipelines/", () => {
     const ajv = jsonSchemaValidator()
     for (const text of renderSchemas().values()) expect(() => ajv.compile(JSON.parse(text))).not.toThrow()
-    const pipelines = fs.readdirSync(path.join(root, "pipelines")).filter((f) => f.endsWith(".ts") && f !== "cache.ts").map((f) => f.slice(0, -3))
+    // The files in pipelines/ that run a pipeline (cache.ts and report.ts are commands over its outputs).
+    const pipelines = fs
+      .readdirSync(path.join(root, "pipelines"))
+      .filter((f) => f.endsWith(".ts") && fs.readFileSync(path.join(root, "pipelines", f), "utf8").includes("runMain("))
+      .map((f) => f.slice(0, -3))
     expect(Object.keys(pipelineResults).sort()).toEqual(pipelines.sort())
   })
 

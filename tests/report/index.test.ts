@@ -128,3 +128,46 @@ describe("the runs directory's index", () => {
     expect(fs.readFileSync(path.join(mine, "index.html"), "utf8")).toBe("<h1>my page</h1>")
   })
 })
+
+describe("npx bun run pipelines/report.ts", () => {
+  const root = path.resolve(import.meta.dir, "../..")
+  const cli = async (args: string[]) => {
+    const p = Bun.spawn([process.execPath, "run", "pipelines/report.ts", ...args], { cwd: root, stdout: "pipe", stderr: "pipe" })
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+    return { stdout, stderr, code }
+  }
+
+  test("--run rebuilds a real run's report from its results.json, then the index beside it", async () => {
+    const runs = path.join(temp.dir, "real-runs")
+    const out = path.join(runs, "demo")
+    const p = Bun.spawn(
+      [process.execPath, "run", "pipelines/demo.ts", "--quick", "--epochs", "1", "--samples", "200", "--backend", "cpu", "--cache", path.join(temp.dir, "cache"), "--out", out],
+      { cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, LWI_CACHE: "", LWI_BACKEND: "" } }
+    )
+    const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited])
+    expect(code, stderr.slice(-2000)).toBe(0)
+    // The run rebuilt the index of the directory above its --out.
+    expect(fs.readFileSync(path.join(runs, "index.html"), "utf8")).toContain(`<a href="demo/report.html">demo</a>`)
+    const before = fs.readFileSync(path.join(out, "report.md"), "utf8")
+    fs.rmSync(path.join(out, "report.md"))
+    fs.rmSync(path.join(out, "report.html"))
+    fs.rmSync(path.join(runs, "index.html"))
+    const r = await cli(["--run", out])
+    expect(r.code, r.stderr).toBe(0)
+    expect(fs.readFileSync(path.join(out, "report.md"), "utf8")).toBe(before)
+    expect(fs.existsSync(path.join(out, "report.html"))).toBe(true)
+    expect(r.stdout).toContain(`run index: ${path.join(runs, "index.html")} (1 runs)`)
+  })
+
+  test("--runs rebuilds an index; a usage error exits 2; a directory that is not a run exits 1 saying why", async () => {
+    const runs = path.join(temp.dir, "runs")
+    const r = await cli(["--runs", runs])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain("(5 runs, 2 unreadable)")
+    expect((await cli(["--bogus"])).code).toBe(2)
+    const bad = await cli(["--run", path.join(temp.dir, "nowhere")])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain("BadConfig")
+    expect(bad.stderr).toContain("a run directory with a results.json (ENOENT)")
+  })
+})
