@@ -1,19 +1,21 @@
 /**
  * What the headline figures rest on, required by the tests that use it: the `torch` backend (libtorch shim),
  * Fashion-MNIST, and the PyTorch peer (Debian's python3-torch on OpenBLAS, so the peer is not handicapped by the
- * reference BLAS). A test that needs a missing one FAILS, saying what is missing and how to install it: a broken
- * install must not turn into a green run. `scripts/setup.sh` (run by `npm test`) installs all three where apt is
- * at hand.
+ * reference BLAS); and what the reports are checked with: headless Chromium (Debian's /usr/bin/chromium, driven by
+ * playwright-core, which downloads no browser). A test that needs a missing one FAILS, saying what is missing and
+ * how to install it: a broken install must not turn into a green run. `scripts/setup.sh` (run by `npm test`)
+ * installs all four where apt is at hand.
  *
- * A developer without apt may skip them explicitly: `LWI_ALLOW_MISSING=torch,fashion-mnist,pytorch` (any subset).
+ * A developer without apt may skip them explicitly: `LWI_ALLOW_MISSING=torch,fashion-mnist,pytorch,chromium` (any subset).
  * Each test skipped that way is printed in one line. CI never sets it.
  */
 import { test } from "bun:test"
+import { existsSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { registerTorchBackend } from "../shared/backend/torch/backend.ts"
 import { locateDataset } from "../shared/data/locate.ts"
 
-export const REQUIREMENTS = ["torch", "fashion-mnist", "pytorch"] as const
+export const REQUIREMENTS = ["torch", "fashion-mnist", "pytorch", "chromium"] as const
 export type Requirement = (typeof REQUIREMENTS)[number]
 
 const root = resolve(import.meta.dir, "..")
@@ -33,7 +35,8 @@ export interface Missing {
 const INSTALL: Record<Requirement, string> = {
   torch: "sudo apt-get install libtorch-dev g++ && scripts/build-torch-shim.sh   (or set LWI_LIBTORCH to another libtorch)",
   "fashion-mnist": "sudo apt-get install dataset-fashion-mnist   (or put the IDX files in data/fashion-mnist/, or set LWI_DATA)",
-  pytorch: "sudo apt-get install python3-torch libopenblas0-pthread"
+  pytorch: "sudo apt-get install python3-torch libopenblas0-pthread",
+  chromium: "sudo apt-get install chromium && npm install   (playwright-core drives Debian's /usr/bin/chromium)"
 }
 
 const checkTorch = async (): Promise<string | undefined> => {
@@ -80,10 +83,27 @@ const checkPytorch = async (): Promise<string | undefined> => {
   return undefined
 }
 
+/** The browser the report tests drive. */
+export const CHROMIUM = "/usr/bin/chromium"
+
+/** Debian's Chromium starts headless under playwright-core (loaded here, so a missing package is reported too). */
+const checkChromium = async (): Promise<string | undefined> => {
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not found`
+  try {
+    const { chromium } = await import("playwright-core")
+    const browser = await chromium.launch({ executablePath: CHROMIUM, timeout: 60_000 })
+    await browser.close()
+    return undefined
+  } catch (e) {
+    return `headless Chromium did not start via playwright-core: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`
+  }
+}
+
 const CHECKS: Record<Requirement, () => Promise<string | undefined>> = {
   torch: checkTorch,
   "fashion-mnist": checkFashionMnist,
-  pytorch: checkPytorch
+  pytorch: checkPytorch,
+  chromium: checkChromium
 }
 
 /** LWI_ALLOW_MISSING parsed; an unknown name is an error (a typo must not make a requirement silently optional). */
