@@ -1,4 +1,4 @@
-/** report.md: what ran, where, and what it cost — then the pipeline's own tables. */
+/** report.md: what ran, where, and what it cost — then the pipeline's own tables, its figures, and the steps. */
 import { formatSeconds } from "./reporter.ts"
 
 interface ReportHead {
@@ -22,7 +22,8 @@ export const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray
   ].join("\n")
 }
 
-export const renderReport = (r: ReportHead, section: string): string => {
+/** `figures`: the figures' own section (shared/report/write.ts), between the pipeline's section and the steps. */
+export const renderReport = (r: ReportHead, section: string, figures = ""): string => {
   const cached = r.steps.filter((s) => s.cached).length
   return [
     `# ${r.pipeline}`,
@@ -34,6 +35,7 @@ export const renderReport = (r: ReportHead, section: string): string => {
     "",
     section.trim(),
     "",
+    ...(figures.trim() === "" ? [] : [figures.trim(), ""]),
     `## Steps (${r.steps.length}, ${cached} from cache)`,
     "",
     markdownTable(
