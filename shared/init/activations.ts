@@ -195,3 +195,140 @@ export const activationClassNames: ReadonlySet<string> = new Set([
   LwiELU.className,
   LwiPReLU.className
 ])
+
+// ---- output range and variance: what a target on an activation's output can ask ---------------------------------
+
+/**
+ * An activation as LW names it: a tfjs activation identifier ("sigmoid", "hardSigmoid", "softsign", "relu6", ...)
+ * or one of lwi's names ("leakyRelu", "prelu", "wibRelu"); "linear" is the identity (no activation).
+ */
+export type ActivationKind = string
+
+/**
+ * The output range [min, max] of the activations whose range lwi states exactly (±Infinity: unbounded that way), and
+ * the scalar function of the bounded ones, for the numeric estimates below. An activation missing here (ELU and
+ * SELU, whose minimum depends on α; swish, GELU, ...) is taken as unbounded both ways: no target is called
+ * unreachable for it.
+ */
+const activationRanges: {
+  readonly [kind: string]: { readonly range: readonly [number, number]; readonly f?: (x: number) => number }
+} = {
+  sigmoid: { range: [0, 1], f: (x) => 1 / (1 + Math.exp(-x)) },
+  // tfjs's hard sigmoid: clip(0.2·x + 0.5, 0, 1) (Keras's; PyTorch's Hardsigmoid uses x/6 + 1/2).
+  hardSigmoid: { range: [0, 1], f: (x) => Math.min(1, Math.max(0, 0.2 * x + 0.5)) },
+  tanh: { range: [-1, 1], f: Math.tanh },
+  softsign: { range: [-1, 1], f: (x) => x / (1 + Math.abs(x)) },
+  relu6: { range: [0, 6], f: (x) => Math.min(6, Math.max(0, x)) },
+  relu: { range: [0, Infinity] },
+  softplus: { range: [0, Infinity] },
+  thresholdedRelu: { range: [0, Infinity] }
+}
+
+/** Activations lwi knows to be unbounded above, beyond those of the table (any variance is reachable). */
+const unboundedActivations: ReadonlySet<ActivationKind> = new Set([
+  "linear",
+  "elu",
+  "selu",
+  "swish",
+  "mish",
+  "gelu",
+  "gelu_new",
+  "leakyRelu",
+  "prelu",
+  "wibRelu"
+])
+
+const boundedActivation = (kind: ActivationKind) => {
+  const r = activationRanges[kind]
+  return r !== undefined && Number.isFinite(r.range[1] - r.range[0]) ? { range: r.range, f: r.f! } : undefined
+}
+
+export const isBoundedActivation = (kind: ActivationKind): boolean => boundedActivation(kind) !== undefined
+
+/** [min, max] of the activation's output; (−∞, ∞) when lwi does not state it (no claim). */
+export const outputRange = (kind: ActivationKind): readonly [number, number] =>
+  activationRanges[kind]?.range ?? [-Infinity, Infinity]
+
+/**
+ * The supremum of Var f(z) over Gaussian pre-activations z ~ N(μ, σ²): for an activation whose output lies in
+ * [min, max], (max − min)²/4 (Popoviciu's inequality), approached as σ grows (half the mass in each saturated
+ * tail) and never reached — sigmoid and hard-sigmoid 0.25, tanh and softsign 1, relu6 9. Infinity for an unbounded
+ * activation; undefined for one lwi does not know (no claim either way).
+ */
+export const outputVarianceBound = (kind: ActivationKind): number | undefined => {
+  const b = boundedActivation(kind)
+  if (b !== undefined) return (b.range[1] - b.range[0]) ** 2 / 4
+  return kind in activationRanges || unboundedActivations.has(kind) ? Infinity : undefined
+}
+
+/**
+ * Var f(z) for z ~ N(mean, sd²), by the trapezoid rule over mean ± 10·sd (4,001 points; the functions are
+ * bounded, so the tails beyond contribute < 1e-20). Only for the bounded activations (undefined otherwise).
+ */
+export const gaussianOutputVariance = (kind: ActivationKind, sd: number, mean = 0): number | undefined => {
+  const b = boundedActivation(kind)
+  if (b === undefined) return undefined
+  if (sd === 0) return 0
+  const n = 4000
+  const h = 20 / n
+  let m1 = 0
+  let m2 = 0
+  for (let i = 0; i <= n; i++) {
+    const u = -10 + i * h
+    const w = (Math.exp(-0.5 * u * u) / Math.sqrt(2 * Math.PI)) * h * (i === 0 || i === n ? 0.5 : 1)
+    const y = b.f(mean + sd * u)
+    m1 += w * y
+    m2 += w * y * y
+  }
+  return Math.max(0, m2 - m1 * m1)
+}
+
+/**
+ * The spread σ of a centred Gaussian pre-activation at which a bounded activation's output variance equals
+ * `target` (Var f(σz) grows with σ for these activations: bisection on log σ). undefined when no σ gives it
+ * (target ≥ the bound, or ≤ 0) or the activation is not a bounded one. How saturated a target is: tanh's output
+ * variance 0.9 needs σ ≈ 5.
+ */
+export const preActivationSdFor = (kind: ActivationKind, target: number): number | undefined => {
+  const bound = outputVarianceBound(kind)
+  if (!isBoundedActivation(kind) || bound === undefined || !(target > 0 && target < bound)) return undefined
+  let [lo, hi] = [1e-6, 1e6]
+  for (let i = 0; i < 100; i++) {
+    const mid = Math.sqrt(lo * hi)
+    if (gaussianOutputVariance(kind, mid)! < target) lo = mid
+    else hi = mid
+  }
+  return Math.sqrt(lo * hi)
+}
+
+/**
+ * The activation a tfjs layer applies, as an ActivationKind: an `Activation` layer's identifier, lwi's and tfjs's
+ * activation layers by class, the fused activation of a Conv/Dense (`activation: "tanh"`); undefined (no layer) is
+ * the identity, "linear". A ReLU layer with a `maxValue` other than 6, a Softmax, or an unknown class: undefined
+ * (LW makes no claim about their range).
+ */
+export const activationKindOf = (layer: tf.layers.Layer | undefined): ActivationKind | undefined => {
+  if (layer === undefined) return "linear"
+  const config = layer.getConfig()
+  switch (layer.getClassName()) {
+    case "ReLU":
+      return config.maxValue === undefined || config.maxValue === null ? "relu" : config.maxValue === 6 ? "relu6" : undefined
+    case "LeakyReLU":
+      return "leakyRelu"
+    case "ELU":
+    case LwiELU.className:
+      return "elu"
+    case "PReLU":
+    case LwiPReLU.className:
+      return "prelu"
+    case WibReLU.className:
+      return "wibRelu"
+    case "ThresholdedReLU":
+      return "thresholdedRelu"
+    case "Softmax":
+      return undefined
+  }
+  const name = config.activation
+  if (typeof name !== "string") return undefined
+  return name === "softmax" ? undefined : name
+}

@@ -43,6 +43,7 @@
  *          per-coordinate scaling), and validation variance drifts up to 1.7 in layer3 and 1.9 in layer4.
  */
 import { Schema } from "effect"
+import { type ActivationKind, gaussianOutputVariance, outputRange, outputVarianceBound, preActivationSdFor } from "../init/activations.ts"
 import { defaultInitConfigs, lwStart } from "../init/initializers.ts"
 import { InitConfigSchema } from "../init/schema.ts"
 import { lrAt } from "../train/optim.ts"
@@ -70,7 +71,12 @@ export const LwConfigSchema = Schema.Struct({
   meanAt: TermSiteSchema,
   varianceAt: TermSiteSchema,
   meanTarget: Schema.Number,
-  varianceTarget: Schema.Number,
+  /**
+   * A number: that variance, whatever the activation (LW warns when the activation cannot reach it:
+   * `targetFeasibility`). "auto": per activation (`autoVarianceTarget`): 1 for the ReLU family and any activation
+   * unbounded above, a measured feasible target for bounded ones (sigmoid, tanh, hard-sigmoid, softsign, relu6).
+   */
+  varianceTarget: Schema.Union([Schema.Number, Schema.Literal("auto")]),
   /** Weight of one of the two terms. */
   alpha: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
   alphaScales: Schema.Literals(["mean", "variance"]),
@@ -105,11 +111,13 @@ export const LwConfigSchema = Schema.Struct({
 export type LwConfig = typeof LwConfigSchema.Type
 
 export const defaultLwConfig: LwConfig = {
-  // The method: the layer output's mean to 0, the activation output's variance to 1.
+  // The method: the layer output's mean to 0, the activation output's variance to 1 — where the activation can
+  // reach it: "auto" is exactly 1 for ReLU and every activation unbounded above, and a feasible target for bounded
+  // ones (`autoVarianceTarget`). The thesis' literal 1 everywhere: `varianceTarget: 1`.
   meanAt: "output",
   varianceAt: "activation",
   meanTarget: 0,
-  varianceTarget: 1,
+  varianceTarget: "auto",
   // The thesis writes loss = α·meanLoss + varLoss without a value we could find; 1 weighs both terms equally.
   alpha: 1,
   alphaScales: "mean",
@@ -165,3 +173,137 @@ export const lwPresets: { readonly [K in LwPresetName]: LwConfig } = {
 /** lr for a 0-based epoch under the step decay. */
 export const lrAtEpoch = (config: LwConfig, epoch: number): number =>
   lrAt(config.lr, { kind: "step", every: config.decayEvery, factor: config.decayFactor }, epoch, config.maxEpochs)
+
+// ---- targets a layer's activation can reach ---------------------------------------------------------------------
+
+/** LwConfig with the variance target resolved for one layer (a number): what the loss reads. */
+export type ResolvedLwConfig = Omit<LwConfig, "varianceTarget"> & { readonly varianceTarget: number }
+
+/**
+ * The variance term "auto" gives a layer whose activation is `activation` (`at` is the configured site):
+ *   at "output" or "off", or an activation unbounded above (ReLU family, identity, ELU, ...) or not known:
+ *     1 at `at` — the thesis' target, and LW's numbers exactly as before "auto" existed
+ *   a bounded activation (sigmoid, tanh, hard-sigmoid, softsign, relu6), whose output variance stays below
+ *   outputVarianceBound (sigmoid 0.25, tanh 1): BOUNDED_RULE
+ */
+export const autoVarianceTarget = (
+  activation: ActivationKind | undefined,
+  at: TermSite
+): { readonly at: TermSite; readonly target: number } => {
+  if (at !== "activation" || activation === undefined || !Number.isFinite(outputVarianceBound(activation) ?? Infinity)) {
+    return { at, target: 1 }
+  }
+  return boundedAim(activation)
+}
+
+/** PROVISIONAL (replaced by the measured rule). */
+const boundedAim = (activation: ActivationKind): { readonly at: TermSite; readonly target: number } => ({
+  at: "activation",
+  target: Math.round(gaussianOutputVariance(activation, 1)! * 1e4) / 1e4
+})
+
+/** Whether a layer's targets are reachable by its activation (terms at the activation site only; see below). */
+export type TargetFeasibility =
+  | { readonly status: "feasible" }
+  | { readonly status: "saturating" | "infeasible" | "unknown"; readonly reason: string }
+
+/**
+ * A target above this share of the activation's variance bound is reached only saturated: at 0.9 of the bound a
+ * centred Gaussian pre-activation needs a spread of about 8 (tanh) or 16 (sigmoid), so most inputs sit on the
+ * flat tails (their gradient < 1 % of the slope at 0).
+ */
+const saturatingShare = 0.9
+
+const fmt = (x: number) => String(Number(x.toPrecision(3)))
+
+/**
+ * Can the activation reach the targets sited on it? "infeasible": never (a variance at or above the activation's
+ * bound — sigmoid's output variance stays below 0.25 whatever its input —, a negative variance, a mean outside or
+ * at the edge of the output range: relu's mean is 0 only when every output is 0). "saturating": reachable only
+ * with most inputs on the activation's flat tails. "unknown": lwi knows no range for the activation (or was not
+ * told it), so nothing is claimed. Terms at "output" (the pre-activation, unbounded) or "off" are always feasible.
+ * Pure: the greedy walk logs `targetWarning`'s line; learnLayer records it in `LayerResult.target`.
+ */
+export const targetFeasibility = (
+  activation: ActivationKind | undefined,
+  terms: Pick<ResolvedLwConfig, "meanAt" | "meanTarget" | "varianceAt" | "varianceTarget">
+): TargetFeasibility => {
+  const onMean = terms.meanAt === "activation"
+  const onVariance = terms.varianceAt === "activation"
+  if (!onMean && !onVariance) return { status: "feasible" }
+  if (activation === undefined) {
+    return { status: "unknown", reason: "the activation after the layer was not given to LW: its targets on the activation are not checked" }
+  }
+  const infeasible: string[] = []
+  const saturating: string[] = []
+  const unknown: string[] = []
+  const [min, max] = outputRange(activation)
+  if (onMean && !(terms.meanTarget > min && terms.meanTarget < max)) {
+    infeasible.push(
+      terms.meanTarget === min || terms.meanTarget === max
+        ? `activation mean ${fmt(terms.meanTarget)} is the edge of ${activation}'s output range: reached only when every output is ${fmt(terms.meanTarget)}`
+        : `activation mean ${fmt(terms.meanTarget)} is outside ${activation}'s output range [${fmt(min)}, ${fmt(max)}]`
+    )
+  }
+  if (onVariance) {
+    const target = terms.varianceTarget
+    const bound = outputVarianceBound(activation)
+    const auto = autoVarianceTarget(activation, "activation")
+    const hint = `(varianceTarget "auto" aims at ${auto.at} variance ${fmt(auto.target)})`
+    if (target < 0) infeasible.push(`activation variance ${fmt(target)} is negative`)
+    else if (bound === undefined) unknown.push(`lwi knows no output range for ${activation}: activation variance ${fmt(target)} is not checked`)
+    else if (target >= bound) {
+      infeasible.push(`activation variance ${fmt(target)} is unreachable for ${activation}: its output variance stays below ${fmt(bound)} whatever the input ${hint}`)
+    } else if (target >= saturatingShare * bound) {
+      const sd = preActivationSdFor(activation, target)
+      saturating.push(
+        `activation variance ${fmt(target)} is reached by ${activation} only saturated (a Gaussian pre-activation needs sd ≈ ${sd === undefined ? "?" : fmt(sd)}) ${hint}`
+      )
+    }
+  }
+  if (infeasible.length > 0) return { status: "infeasible", reason: [...infeasible, ...saturating].join("; ") }
+  if (saturating.length > 0) return { status: "saturating", reason: saturating.join("; ") }
+  if (unknown.length > 0) return { status: "unknown", reason: unknown.join("; ") }
+  return { status: "feasible" }
+}
+
+/** What LW aims at for one layer, and whether its activation can reach it. */
+export interface LayerTarget {
+  /** As `activationKindOf` names it ("linear": none follows); undefined: not given to LW. */
+  readonly activation: ActivationKind | undefined
+  /** The variance target came from "auto". */
+  readonly auto: boolean
+  readonly meanAt: TermSite
+  readonly meanTarget: number
+  readonly varianceAt: TermSite
+  readonly varianceTarget: number
+  readonly feasibility: TargetFeasibility
+}
+
+/** The config one layer is learned with ("auto" resolved for its activation), and what that aims at. */
+export const resolveLwConfig = (
+  config: LwConfig,
+  activation: ActivationKind | undefined
+): { readonly config: ResolvedLwConfig; readonly target: LayerTarget } => {
+  const auto = config.varianceTarget === "auto"
+  const aim = config.varianceTarget === "auto" ? autoVarianceTarget(activation, config.varianceAt) : { at: config.varianceAt, target: config.varianceTarget }
+  const resolved: ResolvedLwConfig = { ...config, varianceAt: aim.at, varianceTarget: aim.target }
+  return {
+    config: resolved,
+    target: {
+      activation,
+      auto,
+      meanAt: resolved.meanAt,
+      meanTarget: resolved.meanTarget,
+      varianceAt: resolved.varianceAt,
+      varianceTarget: resolved.varianceTarget,
+      feasibility: targetFeasibility(activation, resolved)
+    }
+  }
+}
+
+/** The one line to log for a layer whose target is unreachable or saturating; undefined otherwise. */
+export const targetWarning = (layer: string, target: LayerTarget): string | undefined =>
+  target.feasibility.status === "infeasible" || target.feasibility.status === "saturating"
+    ? `LW "${layer}": ${target.feasibility.reason}`
+    : undefined

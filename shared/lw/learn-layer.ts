@@ -11,6 +11,10 @@
  *             and the lr epoch e's steps use
  *   final     whole-tensor statistics (and losses) on the whole batch at the returned weights
  *
+ * The targets: config.ts `resolveLwConfig` for `activation` (what follows the layer: "auto" gives each activation
+ * a target it can reach), recorded in `target` with whether they were met (`reached`) and whether they can be
+ * (`feasibility`: an unreachable user-set target still runs, to its cap, and says so).
+ *
  * Stopping after epoch e, for each term that is on: loss < threshold, or |loss_e − loss_(e−window)| < tolerance.
  * When every term that is on has stopped, `converged` (reason "threshold" if all are below it, else "plateau").
  * A non-finite loss is divergence: recorded (`diverged`, reason "diverged"), never thrown; the update that would
@@ -19,7 +23,8 @@
 import * as tf from "@tensorflow/tfjs"
 import { initialize } from "../init/initializers.ts"
 import { makeOptimizer } from "../train/optim.ts"
-import { lrAtEpoch, type LwConfig } from "./config.ts"
+import type { ActivationKind } from "../init/activations.ts"
+import { lrAtEpoch, resolveLwConfig, type LayerTarget, type LwConfig, type ResolvedLwConfig } from "./config.ts"
 import { layerStatsOf, lwLoss, type LayerStats, type Sites } from "./stats.ts"
 
 export interface WeightArray {
@@ -44,6 +49,12 @@ export interface LearnLayerArgs {
   /** The fixed mini-batch, batch on axis 0 in every tensor. Not disposed here. */
   readonly inputs: readonly tf.Tensor[]
   readonly config: LwConfig
+  /**
+   * The activation after the layer, as shared/init `activationKindOf` names it ("linear": none). It resolves
+   * `varianceTarget: "auto"` and checks the targets' feasibility; undefined: not known (the targets of "auto" are
+   * then the ReLU family's, and feasibility is "unknown").
+   */
+  readonly activation?: ActivationKind
   /** Seeds the kernel's starting draw. */
   readonly seed: number
   /** Start from these weights instead of a fresh draw. */
@@ -77,6 +88,11 @@ export interface LayerResult {
   readonly diverged: Divergence | undefined
   readonly final: LayerStats
   readonly finalLoss: { readonly meanLoss: number; readonly varLoss: number; readonly loss: number }
+  /**
+   * What the layer aimed at, whether its activation can reach it, and whether it did: every term that is on ended
+   * below the convergence threshold on the batch (false after a divergence).
+   */
+  readonly target: LayerTarget & { readonly reached: boolean }
 }
 
 /** [start, size] of each step's slice of an n-sample batch. */
@@ -93,7 +109,7 @@ const sliceBatch = (t: tf.Tensor, start: number, size: number): tf.Tensor =>
 const finite = (xs: readonly number[]) => xs.every((x) => Number.isFinite(x))
 
 /** Has every term that is on stopped moving (or reached the threshold) after the last epoch of `curve`? */
-const stopped = (curve: readonly EpochRecord[], config: LwConfig): "threshold" | "plateau" | undefined => {
+const stopped = (curve: readonly EpochRecord[], config: ResolvedLwConfig): "threshold" | "plateau" | undefined => {
   const { window, tolerance, threshold } = config.convergence
   const e = curve.length - 1
   const terms: Array<(r: EpochRecord) => number> = []
@@ -109,7 +125,8 @@ const stopped = (curve: readonly EpochRecord[], config: LwConfig): "threshold" |
 const read = (v: tf.Variable): WeightArray => ({ shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) })
 
 export const learnLayer = (args: LearnLayerArgs): LayerResult => {
-  const { config, inputs, forward } = args
+  const { inputs, forward } = args
+  const { config, target } = resolveLwConfig(args.config, args.activation)
   const kernelData = args.initial?.kernel.data ?? initialize(config.init, args.kernelShape, args.seed)
   // tidy: the initial tensors go, the variables (never tracked by tidy) stay.
   const kernel = tf.tidy(() => tf.variable(tf.tensor(kernelData, [...args.kernelShape], "float32"), true))
@@ -178,6 +195,11 @@ export const learnLayer = (args: LearnLayerArgs): LayerResult => {
       diverged = { epoch: curve.length, ...finalLoss }
       reason = "diverged"
     }
+    const { threshold } = config.convergence
+    const reached =
+      diverged === undefined &&
+      (config.meanAt === "off" || finalLoss.meanLoss < threshold) &&
+      (config.varianceAt === "off" || finalLoss.varLoss < threshold)
     return {
       weights: { kernel: read(kernel), bias: bias === undefined ? undefined : read(bias) },
       curve,
@@ -186,7 +208,8 @@ export const learnLayer = (args: LearnLayerArgs): LayerResult => {
       stop: reason,
       diverged,
       final,
-      finalLoss
+      finalLoss,
+      target: { ...target, reached }
     }
   } finally {
     optimizer.dispose()
@@ -200,7 +223,7 @@ const evaluate = (
   inputs: readonly tf.Tensor[],
   kernel: tf.Tensor,
   bias: tf.Tensor | undefined,
-  config: LwConfig
+  config: ResolvedLwConfig
 ): { final: LayerStats; finalLoss: LayerResult["finalLoss"] } => {
   const sites = tf.tidy(() => forward(inputs, kernel, bias))
   try {

@@ -3,7 +3,7 @@
  * owns (and disposes, or tidies) what they return.
  */
 import * as tf from "@tensorflow/tfjs"
-import type { LwConfig, Site } from "./config.ts"
+import type { LwConfig, ResolvedLwConfig, Site } from "./config.ts"
 
 export interface Moments {
   /** Scalar ("tensor" scope) or [C] ("channel" scope). */
@@ -38,15 +38,24 @@ export type Sites = {
   readonly activation: tf.Tensor
 }
 
-/** α·meanLoss + varLoss (or meanLoss + α·varLoss), each the mean squared error of a statistic to its target. */
-export const lwLoss = (sites: Sites, config: LwConfig): LossParts =>
+/**
+ * α·meanLoss + varLoss (or meanLoss + α·varLoss), each the mean squared error of a statistic to its target — the
+ * variance's RELATIVE to its target, ((var − t)/t)² for t > 0: the thesis' (var − 1)² at t = 1 (computed exactly as
+ * that: no division), and for the small targets of bounded activations (sigmoid 0.043) a loss on the same scale,
+ * so the convergence threshold means the same 3 % and the gradient is not t² times weaker (with the absolute error a
+ * sigmoid layer "met" 0.043 within ±0.032 at its draw: docs/bounded-targets.md). The config's variance target is a
+ * number: "auto" is resolved per layer first (config.ts `resolveLwConfig`).
+ */
+export const lwLoss = (sites: Sites, config: ResolvedLwConfig): LossParts =>
   tf.tidy(() => {
     const term = (at: Site | "off", pick: (m: Moments) => tf.Tensor, target: number): tf.Scalar =>
       at === "off"
         ? tf.scalar(0)
         : (tf.mean(tf.square(tf.sub(pick(moments(sites[at], config.scope, config.unbiasedVariance)), target))) as tf.Scalar)
     const meanLoss = term(config.meanAt, (m) => m.mean, config.meanTarget)
-    const varLoss = term(config.varianceAt, (m) => m.variance, config.varianceTarget)
+    const t = config.varianceTarget
+    const absolute = term(config.varianceAt, (m) => m.variance, t)
+    const varLoss = t === 1 || !(t > 0) ? absolute : (tf.div(absolute, t * t) as tf.Scalar)
     const loss =
       config.alphaScales === "mean"
         ? tf.add(tf.mul(config.alpha, meanLoss), varLoss)
