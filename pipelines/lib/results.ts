@@ -10,6 +10,7 @@
 import { Schema } from "effect"
 import { type ResultsSchema, resultsSchema } from "../../shared/engine/results.ts"
 import { LayerStatsSchema } from "../../steps/learn-layer-init.ts"
+import { decisionGrid } from "../../steps/decision-grid.ts"
 import { EpochRecord, InitialRecord, LayerSample } from "../../steps/train.ts"
 
 const Num = Schema.Finite
@@ -85,12 +86,11 @@ export const demoResults = resultsSchema(
     experiments: Schema.Array(
       Schema.Struct({
         ...Id,
-        testAccuracy: Fraction,
-        testLoss: Num,
-        diverged: Schema.Boolean,
-        epochs: Schema.Int,
-        finalTrainLoss: Schema.NullOr(Num),
-        seconds: Seconds
+        ...TrainOutcome.fields,
+        decisionGrid: decisionGrid.output.annotate({
+          identifier: "DecisionGrid",
+          description: "the trained network's P(second class) on a grid over the input plane, with test points (steps/decision-grid.ts)"
+        })
       })
     )
   },
