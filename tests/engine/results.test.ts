@@ -46,7 +46,7 @@ const temp = await makeTempDir("lwi-results-")
 afterAll(() => temp.cleanup())
 
 /** ajv in JSON Schema 2020-12 mode, strict about the schema itself (unknown keywords are errors). */
-export const jsonSchemaValidator = () => new Ajv2020({ strict: true, allErrors: true })
+const jsonSchemaValidator = () => new Ajv2020({ strict: true, allErrors: true })
 
 describe("the published JSON Schemas (schemas/)", () => {
   test("are current: regenerate with the command in the message when this fails", () => {
