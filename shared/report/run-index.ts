@@ -123,13 +123,13 @@ const row = (r: RunEntry) => {
   const config = [`seed ${h.seed}`, ...(h.quick ? ["--quick"] : []), ...(Object.keys(h.flags).length ? [flagsText(h.flags)] : [])]
   return [
     `<tr data-run="${escapeHtml(r.dir)}">`,
-    `<td>${r.report ? `<a href="${escapeHtml(encodeURI(r.report))}">${escapeHtml(r.dir)}</a>` : escapeHtml(r.dir)}</td>`,
-    `<td>${escapeHtml(h.pipeline)}</td>`,
+    `<td class="nowrap">${r.report ? `<a href="${escapeHtml(encodeURI(r.report))}">${escapeHtml(r.dir)}</a>` : escapeHtml(r.dir)}</td>`,
+    `<td class="nowrap">${escapeHtml(h.pipeline)}</td>`,
     `<td>${escapeHtml(config.join(" "))}</td>`,
     `<td>${escapeHtml(h.backend)}</td>`,
     `<td>${commitText(h.code)}</td>`,
     `<td>${r.status.map((s) => `<span class="status ${s}">${s}</span>`).join(" ")}${why.length ? `<div class="why">${escapeHtml(why.join("; "))}</div>` : ""}</td>`,
-    `<td>${escapeHtml(h.startedAt.replace("T", " ").slice(0, 19))}</td>`,
+    `<td class="nowrap">${escapeHtml(h.startedAt.replace("T", " ").slice(0, 19))}</td>`,
     `<td class="num">${escapeHtml(formatSeconds(h.seconds))}</td>`,
     `<td>${headlineText(h.headline)}</td>`,
     `</tr>`
@@ -203,7 +203,7 @@ a { color: var(--link) } table { border-collapse: collapse; margin: 1em 0 } th, 
   padding: 4px 8px; text-align: left; vertical-align: top } th { background: var(--head) } .num { text-align: right }
 .status { border-radius: 4px; padding: 0 6px; font-size: 12px; border: 1px solid } .complete { color: var(--ok) }
 .resumed { color: var(--warn) } .diverged { color: var(--bad) } .why, .note { color: var(--muted); font-size: 12px }
-tr.bad td { color: var(--bad) } select { background: var(--bg); color: var(--fg); max-width: 28em }`
+tr.bad td { color: var(--bad) } td.nowrap { white-space: nowrap } select { background: var(--bg); color: var(--fg); max-width: 28em }`
 
 /** The whole page. `now`: the time it says it was built at. */
 export const renderIndex = (runsDir: string, runs: ReadonlyArray<RunEntry>, now: Date): string => {

@@ -89,7 +89,7 @@ describe("the runs directory's index", () => {
 
   test("the page: runs with config, backend, commit, status, wall time, headline, report link; a side-by-side of two demo runs", async () => {
     const html = renderIndex(runs, await readRuns(runs), new Date("2026-12-02T00:00:00Z"))
-    expect(html).toContain(`<a href="demo-new/report.md">demo-new</a>`)
+    expect(html).toContain(`<td class="nowrap"><a href="demo-new/report.md">demo-new</a></td>`)
     expect(html).toContain("seed 0 --quick --epochs 1 --backend wasm")
     expect(html).toContain("<code>0123456789</code>")
     expect(html).toContain(`<span class="status diverged">diverged</span><div class="why">diverged: RAE2: N(0,1) (no BN)</div>`)
