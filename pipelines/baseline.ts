@@ -19,7 +19,9 @@ import type { Activation, ModelSpec } from "../shared/models/spec.ts"
 import { evaluate } from "../steps/evaluate.ts"
 import { initWeights } from "../steps/init-weights.ts"
 import { prepareDataset } from "../steps/prepare-dataset.ts"
-import { train } from "../steps/train.ts"
+import { defaultMonitor, train } from "../steps/train.ts"
+import { figure, heatmap } from "../shared/report/charts.ts"
+import { accuracyHeadline, initialLossFigure, monitorFigures, trainingCurves } from "./lib/figures.ts"
 import { trainConfigFrom } from "./lib/flags.ts"
 
 /** Fashion-MNIST is 28×28×1; every architecture takes it as it is (ResNet18 with the small-image stem). */
@@ -74,6 +76,7 @@ export const baseline = definePipeline({
         model,
         initial,
         data: data.train,
+        monitor: defaultMonitor,
         backend,
         config: trainConfigFrom(config)
       })
@@ -94,6 +97,8 @@ export const baseline = definePipeline({
           }
         ],
         history: trained.history,
+        initial: trained.initial,
+        monitor: trained.monitor,
         confusion: test.confusion
       }
     }),
@@ -120,7 +125,30 @@ export const baseline = definePipeline({
         ["epoch", "lr", "train loss", "train accuracy", "seconds"],
         history.map((h) => [h.epoch + 1, h.lr, h.trainLoss.toFixed(4), `${(100 * h.trainAccuracy).toFixed(2)} %`, h.seconds.toFixed(1)])
       )
-    ].join("\n")
+    ].join("\n"),
+  figures: ({ experiments, history, initial, monitor, confusion }) => {
+    const run = { ...experiments[0]!, history, initial, monitor }
+    return [
+      ...trainingCurves([run]),
+      figure(
+        {
+          id: "confusion",
+          title: "Test confusion matrix",
+          caption: "Rows: the true class; columns: the predicted class; each cell the share (%) of the true class's test images."
+        },
+        heatmap(
+          confusion.flatMap((row, t) => {
+            const total = row.reduce((a, n) => a + n, 0)
+            return row.map((n, p) => ({ x: String(p), y: String(t), value: total > 0 ? (100 * n) / total : null }))
+          }),
+          { x: { title: "predicted class" }, y: { title: "true class" }, value: { title: "% of the true class", format: ".0f", domain: [0, 100] } }
+        )
+      ),
+      ...initialLossFigure([run]),
+      ...monitorFigures([run])
+    ]
+  },
+  headline: ({ experiments }) => accuracyHeadline(experiments)
 })
 
 if (import.meta.main) runMain(baseline)

@@ -13,6 +13,7 @@ import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { dataSplits, fashionMnistPlan, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
+import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { experimentTable, splitsNote } from "./lib/report.ts"
 
 export const exampleAblation = definePipeline({
@@ -39,12 +40,18 @@ export const exampleAblation = definePipeline({
         ],
         (v) =>
           Effect.flatMap(learnedInit(model, data, v.lw, config.seed, tf.getBackend()), (init) =>
-            trainAndEvaluate(model, init.weights, data, trainConfigFrom(config), tf.getBackend()))
+            Effect.map(trainAndEvaluate(model, init.weights, data, trainConfigFrom(config), tf.getBackend()), (trained) => ({
+              ...trained,
+              lwSeconds: init.seconds,
+              lwLayers: init.layers
+            })))
       )
       return { splits: dataSplits(data), experiments }
     }),
   report: ({ splits, experiments }) =>
-    ["## A new ablation, composed from existing steps", "", experimentTable(experiments), "", splitsNote(splits)].join("\n")
+    ["## A new ablation, composed from existing steps", "", experimentTable(experiments), "", splitsNote(splits)].join("\n"),
+  figures: ({ experiments }) => experimentFigures(experiments),
+  headline: ({ experiments }) => accuracyHeadline(experiments)
 })
 
 if (import.meta.main) runMain(exampleAblation)

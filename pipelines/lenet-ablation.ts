@@ -21,7 +21,8 @@ import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { Activation, ModelSpec } from "../shared/models/spec.ts"
 import { dataSplits, fashionMnistPlan, heuristicInit, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
-import { evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
+import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
+import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
 import { lwFlags, lwConfigFrom, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 
 const ablations = [
@@ -51,7 +52,7 @@ export const lenetAblation = definePipeline({
       const model: ModelSpec = { arch: "lenet5", inputShape: [28, 28, 1], classes: 10, activation: config.activation as Activation }
       const data = yield* prepareData(fashionMnistPlan(config))
       const training = trainConfigFrom(config)
-      const layerStats: Record<string, unknown> = {}
+      const layerStats: Record<string, ReadonlyArray<LayerStatsRow>> = {}
       const experiments = yield* variants(ablations, (a) =>
         Effect.gen(function* () {
           if (a.preset === undefined) {
@@ -79,8 +80,11 @@ export const lenetAblation = definePipeline({
       "",
       evidenceHeading(splits, "per-layer statistics after LW"),
       "",
-      ...layerStatsSections(layerStats as never)
-    ].join("\n")
+      ...layerStatsSections(layerStats)
+    ].join("\n"),
+  figures: ({ experiments, layerStats }) =>
+    experimentFigures(experiments, { byExperiment: layerStats, what: "On the validation split, after LW (LW and its ablations)." }),
+  headline: ({ experiments }) => accuracyHeadline(experiments)
 })
 
 if (import.meta.main) runMain(lenetAblation)

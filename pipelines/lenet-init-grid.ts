@@ -19,7 +19,9 @@ import { lwPresets } from "../shared/lw/config.ts"
 import type { Activation, ModelSpec } from "../shared/models/spec.ts"
 import { dataSplits, fashionMnistPlan, heuristicInit, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
-import { evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
+import { heatmap, figure } from "../shared/report/charts.ts"
+import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
+import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
 
 const inits = ["LW", "Kaiming", "Xavier"] as const
 
@@ -49,7 +51,7 @@ export const lenetInitGrid = definePipeline({
         .split(",")
         .map((a) => a.trim())
         .flatMap((activation) => inits.map((init) => ({ id: `${activation} × ${init}`, activation: activation as Activation, init })))
-      const layerStats: Record<string, unknown> = {}
+      const layerStats: Record<string, ReadonlyArray<LayerStatsRow>> = {}
       const experiments = yield* variants(grid, (g) =>
         Effect.gen(function* () {
           const model: ModelSpec = { arch: "lenet5", inputShape: [28, 28, 1], classes: 10, activation: g.activation }
@@ -60,7 +62,8 @@ export const lenetInitGrid = definePipeline({
               activation: g.activation,
               init: g.init,
               ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)),
-              lwSeconds: lw.seconds
+              lwSeconds: lw.seconds,
+              lwLayers: lw.layers
             }
           }
           const init = g.init === "Kaiming" ? defaultInitConfigs.kaimingNormal : defaultInitConfigs.xavierUniform
@@ -90,9 +93,24 @@ export const lenetInitGrid = definePipeline({
       "",
       evidenceHeading(splits, "per-layer statistics after LW"),
       "",
-      ...layerStatsSections(layerStats as never)
+      ...layerStatsSections(layerStats)
     ].join("\n")
-  }
+  },
+  figures: ({ experiments, layerStats }) => [
+    figure(
+      {
+        id: "accuracy-grid",
+        title: "Test accuracy: activation × initialization",
+        caption: "Each cell: the test accuracy (%) of LeNet-5 with that activation, trained from that initialization."
+      },
+      heatmap(
+        experiments.map((e) => ({ x: e.init, y: e.activation, value: 100 * e.testAccuracy })),
+        { x: { title: "initialization", order: inits }, y: { title: "activation" }, value: { title: "test accuracy (%)", format: ".1f" } }
+      )
+    ),
+    ...experimentFigures(experiments, { byExperiment: layerStats, what: "On the validation split, after LW (the LW experiments)." })
+  ],
+  headline: ({ experiments }) => accuracyHeadline(experiments)
 })
 
 if (import.meta.main) runMain(lenetInitGrid)

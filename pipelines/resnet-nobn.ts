@@ -20,7 +20,8 @@ import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { dataSplits, heuristicInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
-import { evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
+import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
+import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
 
 const experimentsPlan = [
   { id: "LW (no BN)", init: "lw", batchNorm: false },
@@ -80,7 +81,7 @@ export const resnetNobn = definePipeline({
         activation: "relu"
       })
       const training = trainConfigFrom(config)
-      const layerStats: Record<string, unknown> = {}
+      const layerStats: Record<string, ReadonlyArray<LayerStatsRow>> = {}
       const experiments = yield* variants(experimentsPlan, (e) =>
         Effect.gen(function* () {
           const model = resnet(e.batchNorm)
@@ -100,7 +101,7 @@ export const resnetNobn = definePipeline({
         })
       )
       // In the plan's order, whatever order the experiments finished in.
-      const ordered = Object.fromEntries(experimentsPlan.flatMap((e) => (e.id in layerStats ? [[e.id, layerStats[e.id]]] : [])))
+      const ordered = Object.fromEntries(experimentsPlan.flatMap((e) => (e.id in layerStats ? [[e.id, layerStats[e.id]!] as const] : [])))
       return { splits: dataSplits(data), experiments, layerStats: ordered }
     }),
   report: ({ splits, experiments, layerStats }, config) =>
@@ -127,8 +128,14 @@ export const resnetNobn = definePipeline({
       "N(0, 0.1²) start has a gain of fanIn·0.01 (46 at layer4), and gradient descent never shrinks the part of it",
       "outside the span of the images a layer is learned on: compare the first two tables' deep layers.",
       "",
-      ...layerStatsSections(layerStats as never)
-    ].join("\n")
+      ...layerStatsSections(layerStats)
+    ].join("\n"),
+  figures: ({ experiments, layerStats }) =>
+    experimentFigures(experiments, {
+      byExperiment: layerStats,
+      what: "On the validation split: after LW for the LW experiments, at the heuristic draw for RAE1 and RAE2 (not under BN, whose running statistics are still 0 and 1)."
+    }),
+  headline: ({ experiments }) => accuracyHeadline(experiments)
 })
 
 if (import.meta.main) runMain(resnetNobn)

@@ -106,6 +106,13 @@ export const layerStatsAcrossDepth = (byExperiment: Readonly<Record<string, Read
   const points = (stat: (r: LayerStatsRow) => number | null) =>
     entries.flatMap(([id, rows]) => rows.map((r) => ({ x: r.name, y: stat(r), series: id })))
   const common = { x: { title: "layer (forward order)", order }, series: { title: "experiment", order: entries.map(([id]) => id) } }
+  // Means within ±10 read on a linear axis; a blown-up start (means of 1e20) would flatten every other line to 0,
+  // so then the axis shows |mean| on a log scale.
+  const means = entries.flatMap(([, rows]) => rows.map((r) => r.outputMean)).filter((m): m is number => m !== null && Number.isFinite(m))
+  const wide = means.some((m) => Math.abs(m) > 10)
+  const meanChart = wide
+    ? lineChart(points((r) => (r.outputMean === null ? null : Math.abs(r.outputMean))), { ...common, y: { title: "|output mean| (log)", log: true } })
+    : lineChart(points((r) => r.outputMean), { ...common, y: { title: "output mean" } })
   return [
     figure(
       {
@@ -113,10 +120,11 @@ export const layerStatsAcrossDepth = (byExperiment: Readonly<Record<string, Read
         title: "Per-layer statistics across depth at the start of training",
         caption:
           `${what} Top: each layer's activation variance (log scale; LW's target is 1). Bottom: each layer's output ` +
-          "mean (LW's target is 0). One line per experiment; the last layer is the classifier (its logits)."
+          `mean (LW's target is 0)${wide ? ", as its absolute value on a log scale since some reach beyond ±10" : ""}. ` +
+          "One line per experiment; the last layer is the classifier (its logits)."
       },
       lineChart(points((r) => r.activationVar), { ...common, y: { title: "activation variance (log)", log: true } }),
-      lineChart(points((r) => r.outputMean), { ...common, y: { title: "output mean" } })
+      meanChart
     )
   ]
 }
@@ -170,6 +178,7 @@ export const monitorFigures = (experiments: ReadonlyArray<ExperimentFigureRow>):
       })
     )
     const first = monitored[0]!.monitor!
+    const blank = monitored.filter((e) => e.monitor!.every((m) => m[s.key] === null || !Number.isFinite(m[s.key]!)))
     return figure(
       {
         id: s.id,
@@ -177,7 +186,8 @@ export const monitorFigures = (experiments: ReadonlyArray<ExperimentFigureRow>):
         caption:
           `Sampled during training on that step's training batch, before its update: ${s.what}${s.log ? " (log scale)" : ""}. ` +
           `One panel per experiment (shared axes), one line per conv/dense layer coloured by depth, from ${first[0]!.layer} (0) ` +
-          "to the classifier."
+          "to the classifier." +
+          (blank.length > 0 ? ` No panel for ${blank.map((e) => e.id).join(", ")}: every value was NaN/Inf.` : "")
       },
       ...charts
     )

@@ -48,7 +48,12 @@ const quant = (a: Axis, values: ReadonlyArray<number>) => {
   if (!a.log || values.length === 0) return { scale }
   const lo = Math.floor(Math.log10(Math.min(...values)))
   const hi = Math.ceil(Math.log10(Math.max(...values)))
-  return hi - lo < 2 ? { scale } : { scale, axis: { values: Array.from({ length: hi - lo + 1 }, (_, k) => 10 ** (lo + k)), format: "~g" } }
+  if (hi - lo < 2) return { scale }
+  // At most 8 ticks: every decade, or every 2nd, 3rd, ... over a wide range (a diverging run spans 40 decades).
+  const stride = [1, 2, 3, 5, 10, 20].find((k) => (hi - lo) / k <= 8) ?? Math.ceil((hi - lo) / 8)
+  const first = Math.ceil(lo / stride) * stride
+  const ticks = Array.from({ length: Math.floor((hi - first) / stride) + 1 }, (_, k) => 10 ** (first + k * stride))
+  return { scale, axis: { values: ticks, format: lo < -3 || hi > 4 ? ".0e" : "~g" } }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -88,7 +93,7 @@ export const lineChart = (points: ReadonlyArray<LinePoint>, o: LineOptions): Cha
   const encoding: Spec = {
     x: ordinal
       ? { field: "x", type: "ordinal", title: o.x.title, sort: [...o.x.order!], axis: { labelAngle: -45 } }
-      : { field: "x", type: "quantitative", title: o.x.title, scale: { zero: false }, axis: { tickMinStep: 1 } },
+      : { field: "x", type: "quantitative", title: o.x.title, scale: { zero: false }, axis: { tickMinStep: 1, format: "~g" } },
     y: { field: "y", type: "quantitative", title: o.y.title, ...quant(o.y, kept.map((p) => p.y as number)) },
     ...(o.byDepth
       ? {
@@ -100,10 +105,14 @@ export const lineChart = (points: ReadonlyArray<LinePoint>, o: LineOptions): Cha
         : {}),
     ...(o.dash ? { strokeDash: { field: "dash", type: "nominal", title: o.dash.title, legend: { symbolType: "stroke", symbolStrokeWidth: 1.8 }, ...(o.dash.order ? { sort: [...o.dash.order] } : {}) } } : {})
   }
+  // A line of one point draws nothing: dots whenever some line is that short, whatever `points` says.
+  const lengths = new Map<string, number>()
+  for (const p of kept) lengths.set(`${p.series}\u0000${p.facet}`, (lengths.get(`${p.series}\u0000${p.facet}`) ?? 0) + 1)
+  const dots = o.points !== false || [...lengths.values()].some((n) => n < 2)
   const unit: Spec = {
     width: o.width ?? (o.facet ? 160 : 420),
     height: o.height ?? (o.facet ? 110 : 240),
-    mark: { type: "line", point: o.points === false ? false : { size: o.facet ? 12 : 24 }, strokeWidth: o.facet ? 1.2 : 1.8 },
+    mark: { type: "line", point: dots ? { size: o.facet ? 12 : 24 } : false, strokeWidth: o.facet ? 1.2 : 1.8 },
     encoding
   }
   return { spec: wrapFacet(kept, unit, o.facet), dropped }
@@ -118,7 +127,7 @@ const wrapFacet = (values: ReadonlyArray<unknown>, unit: Spec, facet: LineOption
           type: "nominal",
           title: facet.title,
           // A panel's label no wider than the panel: a long one would widen every column.
-          header: { labelLimit: unit.width },
+          header: { labelLimit: (unit.width as number) + 16 },
           ...(facet.order ? { sort: [...facet.order] } : {})
         },
         columns: facet.columns,
