@@ -121,7 +121,7 @@ export const baselineResults = resultsSchema(
 
 export const exampleAblationResults = resultsSchema(
   "example-ablation",
-  { splits: DataSplits, experiments: Schema.Array(Schema.Struct({ ...Id, ...TrainOutcome.fields })) },
+  { splits: DataSplits, experiments: Schema.Array(Schema.Struct({ ...Id, ...TrainOutcome.fields, ...lwExtras })) },
   "tanh LeNet: LW vs LW with the variance target on the layer output and α = 10 (pipelines/example-ablation.ts)"
 )
 
@@ -145,7 +145,7 @@ export const lenetInitGridResults = resultsSchema(
         activation: Schema.String.annotate({ description: "LeNet's activation (--activations)" }),
         init: Schema.Literals(["LW", "Kaiming", "Xavier"]),
         ...TrainOutcome.fields,
-        lwSeconds: lwExtras.lwSeconds
+        ...lwExtras
       })
     ),
     layerStats: LayerStats
