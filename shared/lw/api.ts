@@ -261,6 +261,33 @@ const unlearnedKernels = (model: tf.LayersModel, learnable: ReadonlySet<string>)
   model.layers.filter((l) => !learnable.has(l.name) && l.weights.some((w) => /kernel$/.test(w.originalName)))
 
 /**
+ * The layers to report, in forward order: the learnable ones (`learnable`, in their order; a nested model's are
+ * named by path, `block/conv`, and listed where the nested model runs) and the top-level layers with a kernel LW
+ * does not learn, where they run.
+ */
+const reportOrder = (model: tf.LayersModel, learnable: readonly string[], kernels: readonly tf.layers.Layer[]) => {
+  const entries: Array<{ name: string; className: string; learnable: boolean }> = []
+  const left = new Set(learnable)
+  const classOf = (name: string) => {
+    const layer = model.layers.find((l) => l.name === name)
+    return layer?.getClassName() ?? name.split("/").reduce<tf.layers.Layer | undefined>(
+      (l, part) => (l === undefined ? model : (l as tf.LayersModel)).layers?.find((c) => c.name === part), undefined
+    )?.getClassName() ?? "?"
+  }
+  const take = (name: string) => {
+    left.delete(name)
+    entries.push({ name, className: classOf(name), learnable: true })
+  }
+  for (const layer of forwardOrder(model)) {
+    if (kernels.includes(layer)) entries.push({ name: layer.name, className: layer.getClassName(), learnable: false })
+    else if (left.has(layer.name)) take(layer.name)
+    else for (const name of learnable.filter((n) => n.startsWith(`${layer.name}/`) && left.has(n))) take(name)
+  }
+  for (const name of learnable.filter((n) => left.has(n))) take(name)
+  return entries
+}
+
+/**
  * LW on `model` with `batch` (see the module comment). Rejects with BadConfig (an option or the batch),
  * BackendUnavailable (`backend`), ModelNotCopyable (`copy`) or UnsupportedLayer (a layer LW cannot express; with
  * copy: false the layers before it keep their learned weights).
@@ -301,12 +328,9 @@ export const learnInit = async (model: tf.LayersModel, batch: Batch, options: Le
       options.log?.(describeOutcome(o))
       options.onLayer?.({ layer: o.layer, index: outcomes.length - 1, total, status: o.status, epochs: o.epochs, stop: o.stop, seconds: o.seconds })
     }
-    const learnable = new Set(all.map((l) => l.name))
     const probe = layerProbe(target)
-    for (const layer of forwardOrder(target).filter((l) => learnable.has(l.name) || kernels.includes(l))) {
-      const { name } = layer
-      const className = layer.getClassName()
-      if (!learnable.has(name)) emit(skipped(name, className, `LW does not learn ${className} layers; it keeps its initial weights`))
+    for (const { name, className, learnable } of reportOrder(target, all.map((l) => l.name), kernels)) {
+      if (!learnable) emit(skipped(name, className, `LW does not learn ${className} layers; it keeps its initial weights`))
       else if (diverged !== undefined) emit(skipped(name, className, `LW stopped at "${diverged.layer}", which diverged`))
       else if (!chosen.has(name)) {
         emit(skipped(name, className, defaults.has(name) ? "not in options.layers" : "the classifier (last conv/dense layer) keeps its initial weights"))
