@@ -89,7 +89,8 @@ export class ResultsMismatch extends Schema.TaggedError<ResultsMismatch>()("Resu
   override get message() {
     return `results.json of ${this.pipeline} does not match its schema at ${this.field}: ${this.issue}. ` +
       `The pipeline's output and its schema in pipelines/lib/results.ts disagree: fix the one that is wrong, then run ` +
-      `\`npx bun run scripts/results-schema.ts\` to regenerate schemas/ (nothing was written)`
+      `\`npx bun run scripts/results-schema.ts\` to regenerate schemas/. Nothing was written; every step's result is in ` +
+      `the cache, so the same command then finishes without recomputing`
   }
 }
 
