@@ -114,6 +114,8 @@ export const baselineResults = resultsSchema(
       })
     ),
     history: Schema.Array(Epoch).annotate({ description: "per epoch (steps/train.ts EpochRecord)" }),
+    initial: TrainOutcome.fields.initial,
+    monitor: TrainOutcome.fields.monitor,
     confusion: Schema.Array(Schema.Array(Schema.Int)).annotate({ description: "test confusion matrix, rows: true class" })
   },
   "a model trained on Fashion-MNIST from a heuristic initialization (pipelines/baseline.ts)"

@@ -27,8 +27,8 @@ import { makeTempDir } from "../data/fixtures.ts"
 // The compiler's half of the check (`npm run typecheck`): every pipeline's output is assignable to its schema's own
 // part, so a field the schema requires that the pipeline lost, or a type changed on one side only, fails to compile.
 // (A field the pipeline added that the schema lacks is caught at run time below: decoding with excess rejected.)
-// The LW pipelines type `layerStats` as Record<string, unknown>, which says nothing to check: left out here, checked
-// at run time (tests/report/browser.test.ts validates their real runs).
+// The LW pipelines type `layerStats` as report rows (pipelines/lib/report.ts LayerStatsRow), which leave out the
+// `hasActivation` that steps/freeze.ts writes: left out here, checked at run time (tests/report/browser.test.ts).
 type OutOf<P> = P extends Pipeline<any, infer O, any> ? Omit<O, "layerStats"> : never
 type Own<S extends ResultsSchema> = Omit<S["Type"], keyof ResultsHead | "layerStats">
 type Fits<A extends B, B> = A
