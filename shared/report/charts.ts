@@ -161,8 +161,10 @@ export const dotChart = (
   }
   const reference: Spec[] = o.reference
     ? [
-        { mark: { type: "rule", strokeDash: [4, 3] }, encoding: { x: { datum: o.reference.value, type: "quantitative" } } },
+        // One row of data each: a datum-encoded mark is drawn once per row of the data it sees.
+        { data: { values: [{}] }, mark: { type: "rule", strokeDash: [4, 3] }, encoding: { x: { datum: o.reference.value, type: "quantitative" } } },
         {
+          data: { values: [{}] },
           mark: { type: "text", align: "left", dx: 4, dy: -4, baseline: "bottom" },
           encoding: { x: { datum: o.reference.value, type: "quantitative" }, y: { value: 0 }, text: { value: o.reference.label } }
         }
