@@ -48,9 +48,13 @@ export interface ReferenceLayer {
   readonly bias: Float32Array | undefined
 }
 
-const check = (c: ReferenceConfig) => {
+/** The config's variance target; throws unless the config is the method's (sites, scope, one step per epoch). */
+const check = (c: ReferenceConfig): number => {
   const method = c.meanAt === "output" && c.varianceAt === "activation" && c.scope === "tensor" && c.batchSize === "all"
   if (!method) throw new Error("the reference runs the method only: meanAt output, varianceAt activation, scope tensor, batchSize all")
+  const target: unknown = c.varianceTarget
+  if (typeof target !== "number") throw new Error(`the reference takes a numeric varianceTarget (the thesis: 1), not ${JSON.stringify(target)}`)
+  return target
 }
 
 const mean = (t: tf.Tensor) => tf.mean(t)
@@ -59,7 +63,7 @@ const variance = (t: tf.Tensor, unbiased: boolean) =>
 
 /** LW on every Dense/Conv2D layer of `model` but the last, in place. `batch`: the model's input, batch on axis 0. */
 export const referenceLw = (model: tf.LayersModel, batch: tf.Tensor, config: ReferenceConfig, seed: number): ReferenceLayer[] => {
-  check(config)
+  const varianceTarget = check(config)
   const layers = model.layers.filter((l) => l.getClassName() !== "InputLayer")
   const linear = layers.filter((l) => l.getClassName() === "Dense" || l.getClassName() === "Conv2D")
   const report: ReferenceLayer[] = []
@@ -87,7 +91,7 @@ export const referenceLw = (model: tf.LayersModel, batch: tf.Tensor, config: Ref
     const losses = (w: tf.Tensor, b: tf.Tensor | undefined) => {
       const out = linearMap(w, b)
       const meanLoss = tf.square(tf.sub(mean(out), config.meanTarget))
-      const varLoss = tf.square(tf.sub(variance(activate(out), config.unbiasedVariance), config.varianceTarget))
+      const varLoss = tf.square(tf.sub(variance(activate(out), config.unbiasedVariance), varianceTarget))
       const loss = config.alphaScales === "mean" ? tf.add(tf.mul(config.alpha, meanLoss), varLoss) : tf.add(meanLoss, tf.mul(config.alpha, varLoss))
       return { meanLoss, varLoss, loss: loss as tf.Scalar }
     }

@@ -27,7 +27,7 @@ const checkOutput = (lines: string[]) => {
   const layers = lines.filter((l) => l.startsWith("lw: "))
   expect(layers.map((l) => l.split(" ")[1])).toEqual(["stem", "dw", "pw", "hidden", "logits"])
   expect(layers[0]).toMatch(/^lw: stem \(Conv2D\) learned: output mean -?0\.0[0-3]\d, activation variance (0\.9[7-9]|1\.0[0-3])\d; /)
-  expect(layers[1]).toMatch(/^lw: dw \(DepthwiseConv2D\) (learned|skipped: LW does not learn DepthwiseConv2D)/)
+  expect(layers[1]).toMatch(/^lw: dw \(DepthwiseConv2D\) (learned|target not reached|skipped: LW does not learn DepthwiseConv2D)/)
   expect(layers[4]).toBe("lw: logits (Dense) skipped: the classifier (last conv/dense layer) keeps its initial weights")
   expect(lines.at(-1)).toMatch(/^wasm: \d+ layers learned in [\d.]+ s$/)
 }
