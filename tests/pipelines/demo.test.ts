@@ -29,6 +29,7 @@ const runDemo = async (args: string[]) => {
   return { code, stderr }
 }
 
+const inits = ["xavier", "kaiming", "normal(0,1)"]
 const results = (out: string) => JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8"))
 const figures = (r: { experiments: Array<Record<string, unknown>> }) =>
   r.experiments.map(({ id, testAccuracy, testLoss, diverged, epochs, finalTrainLoss }) => ({
@@ -71,14 +72,40 @@ describe("demo pipeline", () => {
     const r1 = results(path.join(tmp, "o1"))
     expect(r1).toMatchObject({ pipeline: "demo", seed: 0, quick: true })
     expect(["tensorflow", "torch", "wasm", "cpu"]).toContain(r1.backend)
-    expect(r1.steps.length).toBe(11) // 2 datasets + 3 × (init, train, evaluate)
+    expect(r1.steps.length).toBe(15) // 3 datasets + 3 × (init, train, evaluate, decision-grid)
     const second = await runDemo(["--quick", "--cache", cache, "--out", path.join(tmp, "o2")])
     expect(second.code).toBe(0)
     const r2 = results(path.join(tmp, "o2"))
     expect(r2.steps.every((s: { cached: boolean }) => s.cached)).toBe(true)
     expect(r2.seconds).toBeLessThan(2)
     expect(figures(r2)).toEqual(figures(r1))
-    expect(fs.readFileSync(path.join(tmp, "o2", "report.md"), "utf8")).toContain("## Steps (11, 11 from cache)")
+    expect(fs.readFileSync(path.join(tmp, "o2", "report.md"), "utf8")).toContain("## Steps (15, 15 from cache)")
+  })
+
+  test("a run writes report.html and its figures: SVGs linked from report.md, all inline in report.html", () => {
+    // The first test's run (o1).
+    const out = path.join(tmp, "o1")
+    const r = results(out)
+    expect(r.headline.map((h: { label: string }) => h.label)).toEqual(inits.map((id) => `${id} test accuracy`))
+    expect(r.headline.every((h: { value: number; unit: string }) => h.unit === "%" && h.value > 50)).toBe(true)
+    // What the figures draw is in results.json: validation per epoch, the monitor, the decision grid.
+    const e = r.experiments[0]
+    expect(e.history.every((h: { validationAccuracy: number | null }) => typeof h.validationAccuracy === "number")).toBe(true)
+    expect(e.monitor.length).toBeGreaterThan(0)
+    expect(e.decisionGrid.probability).toHaveLength(30 * 30)
+
+    const md = fs.readFileSync(path.join(out, "report.md"), "utf8")
+    const links = [...md.matchAll(/!\[[^\]]*\]\((figures\/[^)]+\.svg)\)/g)].map((m) => m[1]!)
+    expect(links).toContain("figures/decision-boundaries.svg")
+    expect(links).toContain("figures/training-curves.svg")
+    expect(links.length).toBeGreaterThanOrEqual(6)
+    for (const link of links) expect(fs.readFileSync(path.join(out, link), "utf8")).toMatch(/^<svg[\s\S]*<path[\s\S]*<\/svg>$/)
+    expect(md).not.toContain("**Not drawn**")
+
+    const html = fs.readFileSync(path.join(out, "report.html"), "utf8")
+    expect((html.match(/<svg /g) ?? []).length).toBe(2 * links.length)
+    expect(/\b(src|href)\s*=\s*["']?\s*(https?:)?\/\//i.test(html)).toBe(false)
+    expect(/<script|<link|<img/i.test(html)).toBe(false)
   })
 
   test("killed with SIGKILL mid-training, a rerun resumes from the checkpoint and ends with the same figures", async () => {
