@@ -1,11 +1,15 @@
 /** Failures of LW on a model: a layer it cannot learn, and a resume that does not fit the model. */
 import { Schema } from "effect"
 
-/** A conv/dense layer LW cannot express as a function of its weights (or whose recomputation disagrees). */
+/**
+ * A conv/dense layer LW cannot express as a function of its weights (or whose recomputation disagrees), or whose
+ * activation lies behind a layer LW does not follow (`between`: that layer's name).
+ */
 export class UnsupportedLayer extends Schema.TaggedError<UnsupportedLayer>()("UnsupportedLayer", {
   layer: Schema.String,
   className: Schema.String,
-  problem: Schema.String
+  problem: Schema.String,
+  between: Schema.optional(Schema.String)
 }) {
   override get message() {
     return `LW cannot learn layer "${this.layer}" (${this.className}): ${this.problem}`

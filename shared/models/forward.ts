@@ -14,8 +14,13 @@
  * It builds a tfjs sub-model (same layers and weights, outputs = those symbolic tensors), so tfjs computes only
  * what is needed and the identity/downsample paths are the model's own. The run is in inference mode: BN uses its
  * running statistics and does not update them. The caller disposes every returned tensor.
+ *
+ * A model with nested sub-models is read through its flat view (flatten.ts, layers named by path): `forwardTo`
+ * builds one per call; `layerProbe` needs the flat model itself (a NestedModel error otherwise).
  */
 import * as tf from "@tensorflow/tfjs"
+import { NestedModel } from "./errors.ts"
+import { flatten, isFlat } from "./flatten.ts"
 import { activationPath, findLayer } from "./graph.ts"
 
 export interface LayerForward {
@@ -43,6 +48,7 @@ const single = (t: tf.SymbolicTensor | tf.SymbolicTensor[]): tf.SymbolicTensor =
 }
 
 const buildProbe = (model: tf.LayersModel, layerName: string): Probe => {
+  if (!isFlat(model)) throw new NestedModel({ model: model.name, layer: layerName })
   const layer = findLayer(model, layerName)
   const path = activationPath(layer)
   const outputs = [single(layer.input), single(layer.output)]
@@ -73,10 +79,16 @@ const runProbe = (probe: Probe, x: tf.Tensor): LayerForward => {
 }
 
 /** Forward `x` to `layerName` (see the module comment). One-shot: for many calls on one model use `layerProbe`. */
-export const forwardTo = (model: tf.LayersModel, layerName: string, x: tf.Tensor): LayerForward =>
-  runProbe(buildProbe(model, layerName), x)
+export const forwardTo = (model: tf.LayersModel, layerName: string, x: tf.Tensor): LayerForward => {
+  const flat = flatten(model)
+  try {
+    return runProbe(buildProbe(flat.model, layerName), x)
+  } finally {
+    flat.dispose()
+  }
+}
 
-/** `forwardTo` for one model with its sub-models built once per layer and reused. */
+/** `forwardTo` for one flat model (flatten.ts) with its sub-models built once per layer and reused. */
 export const layerProbe = (model: tf.LayersModel): ((layerName: string, x: tf.Tensor) => LayerForward) => {
   const probes = new Map<string, Probe>()
   return (layerName, x) => {

@@ -3,21 +3,28 @@
  * follows a conv/dense layer, and where the residual branches are. Everything here is derived from tfjs's own
  * node graph (`inboundNodes` / `outboundNodes`), never from layer names, so any functional model works.
  *
- * Assumes each layer is applied once (true for every factory here): its first inbound node is its only one.
+ * The walks below assume a FLAT model: every layer a leaf (no model used as a layer) applied once, so its first
+ * inbound node is its only one — true for every factory here. A model with nested sub-models (or a layer applied
+ * twice) is first rebuilt flat by flatten.ts, its layers named by path (`block1/conv`); `findLayer` resolves such
+ * paths in the nested model itself.
  */
 import * as tf from "@tensorflow/tfjs"
 import { activationClassNames } from "../init/activations.ts"
 import type { InitContext } from "../init/initializers.ts"
 import { UnknownLayer } from "./errors.ts"
+import { kindSpecOf, type LayerKind } from "./kinds.ts"
 
 export type Layer = tf.layers.Layer
-export type LayerKind = "conv" | "dense"
+export type { LayerKind } from "./kinds.ts"
 
-/** conv or dense for the layers whose weights are learned/initialized; undefined for everything else. */
-export const learnableKind = (layer: Layer): LayerKind | undefined => {
-  const cls = layer.getClassName()
-  return cls === "Conv2D" ? "conv" : cls === "Dense" ? "dense" : undefined
-}
+/**
+ * "conv" or "dense" for the layers with a kernel that init and LW handle (shared/models/kinds.ts: Dense, Conv1D/2D/3D,
+ * DepthwiseConv2D, SeparableConv2D, Conv2D/3DTranspose); undefined for everything else.
+ */
+export const learnableKind = (layer: Layer): LayerKind | undefined => kindSpecOf(layer)?.kind
+
+/** A model used as a layer (tf.Sequential or a functional model). */
+export const isContainer = (layer: Layer): layer is tf.LayersModel => layer instanceof tf.LayersModel
 
 export const isActivation = (layer: Layer): boolean => activationClassNames.has(layer.getClassName())
 
@@ -27,11 +34,33 @@ export const producers = (layer: Layer): Layer[] => layer.inboundNodes[0]?.inbou
 /** Layers that consume this layer's output. */
 export const consumers = (layer: Layer): Layer[] => layer.outboundNodes.map((n) => n.outboundLayer)
 
-/** The model's layer called `name`, or an UnknownLayer error listing the conv/dense names it does have. */
+/** A (possibly nested) model's layers as leaves named by path: `block1/conv` for layer conv of sub-model block1. */
+export const leafLayers = (model: tf.LayersModel, prefix = ""): Array<{ readonly path: string; readonly layer: Layer }> =>
+  forwardOrder(model).flatMap((l) =>
+    isContainer(l) ? leafLayers(l, `${prefix}${l.name}/`) : [{ path: `${prefix}${l.name}`, layer: l }]
+  )
+
+/** The layer at `path` with its parent path, or undefined. */
+const resolvePath = (model: tf.LayersModel, path: string): Layer | undefined => {
+  const exact = model.layers.find((l) => l.name === path)
+  if (exact !== undefined) return exact
+  for (const l of model.layers) {
+    if (isContainer(l) && path.startsWith(`${l.name}/`)) {
+      const inner = resolvePath(l, path.slice(l.name.length + 1))
+      if (inner !== undefined) return inner
+    }
+  }
+  return undefined
+}
+
+/**
+ * The model's layer called `name` — a path (`block1/conv`) reaches into nested models — or an UnknownLayer error
+ * listing the conv/dense names it does have.
+ */
 export const findLayer = (model: tf.LayersModel, name: string): Layer => {
-  const layer = model.layers.find((l) => l.name === name)
+  const layer = resolvePath(model, name)
   if (layer === undefined) {
-    const known = model.layers.filter((l) => learnableKind(l) !== undefined).map((l) => l.name)
+    const known = leafLayers(model).filter((l) => learnableKind(l.layer) !== undefined).map((l) => l.path)
     throw new UnknownLayer({ model: model.name, layer: name, known })
   }
   return layer
@@ -81,39 +110,88 @@ export const feeders = (layer: Layer): string[] => {
   return [...found]
 }
 
-/** Layers an output passes through unchanged in meaning on its way to "its" activation. */
-const passThrough = new Set(["BatchNormalization", "Add"])
+/**
+ * Layers the activation path runs through, decided per kind:
+ *   BatchNormalization, LayerNormalization     inference-mode affine maps (running statistics / per-sample)
+ *   Dropout, SpatialDropout1D, GaussianDropout, GaussianNoise, AlphaDropout
+ *                                              the identity in inference mode
+ *   Flatten, Reshape, Permute                  rearrange elements (statistics unchanged)
+ *   ZeroPadding*, Cropping*, UpSampling*       what the next layer sees (zero padding adds zeros to it)
+ *   Max/AveragePooling*, GlobalMax/AveragePooling*
+ *                                              what the next layer sees; the activation after a pool is taken
+ *                                              on the pooled tensor (act(pool(x)) — e.g. Keras' conv → pool → relu)
+ *   Add (two inputs, once)                     the residual join: its other input is the partner
+ * Any other layer between a conv/dense layer and its activation (Concatenate, Multiply, a second Add, a custom
+ * layer...) is not guessed through: the path is `blocked` there, and LW refuses the layer naming it.
+ */
+const transparent = new Set([
+  "BatchNormalization",
+  "LayerNormalization",
+  "Dropout",
+  "SpatialDropout1D",
+  "GaussianDropout",
+  "GaussianNoise",
+  "AlphaDropout",
+  "Flatten",
+  "Reshape",
+  "Permute",
+  "ZeroPadding2D",
+  "Cropping2D",
+  "UpSampling2D",
+  "MaxPooling1D",
+  "MaxPooling2D",
+  "MaxPooling3D",
+  "AveragePooling1D",
+  "AveragePooling2D",
+  "AveragePooling3D",
+  "GlobalMaxPooling1D",
+  "GlobalMaxPooling2D",
+  "GlobalAveragePooling1D",
+  "GlobalAveragePooling2D"
+])
 
 export interface ActivationPath {
-  /** Layers strictly between the layer and its activation (BN, Add). */
+  /** Layers strictly between the layer and its activation (or, with no activation, up to where the path ends). */
   readonly between: Layer[]
-  /** The activation layer that follows, if one does before any other kind of layer. */
+  /** The activation layer that follows, if one does before the path ends. */
   readonly activation: Layer | undefined
   /** The Add on the way, if any: the residual join. */
   readonly add: Layer | undefined
   /** The Add's other input (the shortcut, or the branch when `layer` is on the shortcut). */
   readonly addOther: Layer | undefined
+  /** The layer the path cannot be followed through (not transparent, not an activation), with why. */
+  readonly blocked: { readonly layer: Layer; readonly problem: string } | undefined
 }
 
 /**
- * Follow `layer`'s output through BN and residual Adds to the first activation: for LeNet's conv1 that is
- * `conv1.act`; for a ResNet block's conv1 `bn1 → act1`; for its conv2 (and downsample) `bn2 → add → act2`, the
- * activation after the residual add. No activation (the classifier): `activation` is undefined.
+ * Follow `layer`'s output through transparent layers (above) and one residual Add to the first activation: for
+ * LeNet's conv1 that is `conv1.act`; for a ResNet block's conv1 `bn1 → act1`; for its conv2 (and downsample)
+ * `bn2 → add → act2`, the activation after the residual add; for conv → dropout → relu, the relu.
+ *
+ * The path ends without an activation — the layer is linear, its activation site is the tensor the next layers
+ * consume (after `between`) — at the model output (the classifier), at a fork (the output used twice) or at the
+ * next conv/dense layer. Any other layer on the way is `blocked`.
  */
 export const activationPath = (layer: Layer): ActivationPath => {
   const between: Layer[] = []
   let add: Layer | undefined
   let addOther: Layer | undefined
   let prev = layer
+  const end = (blocked?: ActivationPath["blocked"]) => ({ between, activation: undefined, add, addOther, blocked })
   for (;;) {
     const next = consumers(prev)
-    if (next.length !== 1) return { between, activation: undefined, add, addOther }
+    if (next.length !== 1) return end()
     const c = next[0]!
-    if (isActivation(c)) return { between, activation: c, add, addOther }
-    if (!passThrough.has(c.getClassName())) return { between, activation: undefined, add, addOther }
-    if (c.getClassName() === "Add") {
+    const cls = c.getClassName()
+    if (isActivation(c)) return { between, activation: c, add, addOther, blocked: undefined }
+    if (learnableKind(c) !== undefined) return end()
+    if (cls === "Add") {
+      if (add !== undefined) return end({ layer: c, problem: `a second residual add after "${add.name}"` })
+      if (producers(c).length !== 2) return end({ layer: c, problem: `it adds ${producers(c).length} inputs, not 2` })
       add = c
       addOther = producers(c).find((p) => p !== prev)
+    } else if (!transparent.has(cls)) {
+      return end({ layer: c, problem: `LW does not follow the statistics through a ${cls} layer` })
     }
     between.push(c)
     prev = c

@@ -149,13 +149,26 @@ describe("learnModelInit on a tfjs sequential stack with fused activations", () 
     batch.dispose()
   })
 
-  test("a layer whose maths LW does not reproduce is an UnsupportedLayer", () => {
-    const model = tf.sequential({
-      layers: [tf.layers.conv2d({ inputShape: [2, 6, 6], filters: 3, kernelSize: 3, dataFormat: "channelsFirst", name: "cf" }), tf.layers.flatten(), tf.layers.dense({ units: 2 })]
-    })
-    const batch = tf.zeros([2, 2, 6, 6])
+  test("a layer whose activation lies behind a layer LW does not follow is an UnsupportedLayer naming it", () => {
+    const input = tf.input({ shape: [6, 6, 2] })
+    const conv = tf.layers.conv2d({ filters: 3, kernelSize: 3, name: "c" }).apply(input) as tf.SymbolicTensor
+    const other = tf.layers.conv2d({ filters: 3, kernelSize: 3, name: "o" }).apply(input) as tf.SymbolicTensor
+    const joined = tf.layers.concatenate({ name: "join" }).apply([conv, other]) as tf.SymbolicTensor
+    const act = tf.layers.reLU({ name: "act" }).apply(joined) as tf.SymbolicTensor
+    const out = tf.layers.dense({ units: 2, name: "head" }).apply(tf.layers.flatten().apply(act) as tf.SymbolicTensor) as tf.SymbolicTensor
+    const model = tf.model({ inputs: input, outputs: out })
+    const batch = blobBatch(2, 6, 6, 2, 1)
     const before = tf.memory().numTensors
-    expect(() => layerProblem(model, "cf", batch, "zero")).toThrow(UnsupportedLayer)
+    let error: unknown
+    try {
+      layerProblem(model, "c", batch, "zero")
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(UnsupportedLayer)
+    expect((error as UnsupportedLayer).between).toBe("join")
+    expect((error as UnsupportedLayer).message).toContain('"join" (Concatenate)')
+    expect(() => learnModelInit(model, batch, defaultLwConfig, { seed: 1 })).toThrow(UnsupportedLayer)
     expect(tf.memory().numTensors).toBe(before)
     model.dispose()
     batch.dispose()
