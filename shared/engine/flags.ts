@@ -24,7 +24,9 @@ export interface FlagDef<T = unknown> {
 }
 
 export type FlagDefs = Readonly<Record<string, FlagDef>>
-export type FlagValues<F extends FlagDefs> = { -readonly [K in keyof F]: F[K]["default"] }
+/** An enum flag's value is any of its `values` (not just its default's literal type). */
+type FlagValue<D extends FlagDef> = D extends { readonly kind: "enum"; readonly values: ReadonlyArray<infer V> } ? V : D["default"]
+export type FlagValues<F extends FlagDefs> = { -readonly [K in keyof F]: FlagValue<F[K]> }
 
 /** A usage problem: printed with a hint to --help, exit code 2. */
 export class UsageError extends Error {
