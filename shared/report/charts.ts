@@ -103,7 +103,7 @@ export const lineChart = (points: ReadonlyArray<LinePoint>, o: LineOptions): Cha
       : o.series
         ? { color: { field: "series", type: "nominal", title: o.series.title, ...(o.series.order ? { sort: [...o.series.order] } : {}) } }
         : {}),
-    ...(o.dash ? { strokeDash: { field: "dash", type: "nominal", title: o.dash.title, legend: { symbolType: "stroke", symbolStrokeWidth: 1.8 }, ...(o.dash.order ? { sort: [...o.dash.order] } : {}) } } : {})
+    ...(o.dash ? { strokeDash: { field: "dash", type: "nominal", title: o.dash.title, legend: { symbolType: "stroke", symbolSize: 300, symbolStrokeWidth: 1.8, encode: { symbols: { update: { stroke: { value: "#888" } } } } }, ...(o.dash.order ? { sort: [...o.dash.order] } : {}) } } : {})
   }
   // A line of one point draws nothing: dots whenever some line is that short, whatever `points` says.
   const lengths = new Map<string, number>()
@@ -291,6 +291,7 @@ export const decisionMap = (
   const cells = panels.flatMap((p) => p.cells.map((c) => ({ ...c, panel: p.panel, kind: "cell", hx: p.half.x, hy: p.half.y })))
   const { kept, dropped } = keep(cells, (c) => c.p, false)
   const points = panels.flatMap((p) => p.points.map((d) => ({ ...d, panel: p.panel, kind: "point" })))
+  const labels = [...new Map(points.map((d) => [d.label, { label: d.label, positive: d.positive }])).values()]
   const axis = (title: string) => ({ field: "x", type: "quantitative", title, scale: { zero: false, nice: false }, axis: { grid: false } })
   return {
     spec: {
@@ -325,10 +326,9 @@ export const decisionMap = (
             encoding: {
               x: axis("x"),
               y: { ...axis("y"), field: "y" },
-              // The legend's symbols grey: the points' colours come from a condition, not from this scale.
-              shape: { field: "label", type: "nominal", title: o.label, legend: { symbolFillColor: "#808080", symbolStrokeColor: "#808080" } },
+              shape: { field: "label", type: "nominal", title: o.label },
               // Each class in the colour of the other's side of the ramp, so points stand out where they belong.
-              fill: { condition: { test: "datum.positive", value: "#08306b" }, value: "#7f2704" }
+              fill: { field: "label", type: "nominal", title: o.label, scale: { domain: labels.map((l) => l.label), range: labels.map((l) => (l.positive ? "#08306b" : "#7f2704")) } }
             }
           }
         ]

@@ -30,7 +30,6 @@ export const themeConfig = (theme: Theme): Record<string, unknown> =>
     ? {
         ...common,
         background: pageBackground.light,
-        legend: { ...common.legend, symbolStrokeColor: "#333" },
         range: { ...common.range, ramp: { scheme: "viridis", extent: [0, 0.85] }, heatmap: { scheme: "viridis", extent: [0, 0.85] } }
       }
     : {
@@ -41,7 +40,7 @@ export const themeConfig = (theme: Theme): Record<string, unknown> =>
         title: { color: "#e8e8ea" },
         style: { "guide-label": { fill: "#c9cbd1" }, "guide-title": { fill: "#e8e8ea" }, "group-title": { fill: "#e8e8ea" }, text: { fill: "#e8e8ea" } },
         axis: { ...common.axis, domainColor: "#8a8d96", gridColor: "#34363d", tickColor: "#8a8d96", labelColor: "#c9cbd1", titleColor: "#e8e8ea" },
-        legend: { ...common.legend, labelColor: "#c9cbd1", titleColor: "#e8e8ea", symbolStrokeColor: "#c9cbd1" },
+        legend: { ...common.legend, labelColor: "#c9cbd1", titleColor: "#e8e8ea" },
         header: { ...common.header, labelColor: "#e8e8ea", titleColor: "#e8e8ea" },
         rule: { stroke: "#c9cbd1" }
       }
