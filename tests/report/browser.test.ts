@@ -39,7 +39,7 @@ const PIPELINES: ReadonlyArray<{ name: string; out?: string; args: ReadonlyArray
   { name: "example-ablation", args: [...tiny, "--lw-max-epochs", "5"] },
   { name: "lenet-ablation", args: [...tiny, "--lw-max-epochs", "5"] },
   { name: "lenet-init-grid", args: [...tiny, "--lw-max-epochs", "5", "--activations", "tanh,relu"] },
-  { name: "resnet-nobn", args: [...tiny, "--lw-max-epochs", "3"] }
+  { name: "resnet-nobn", args: [...tiny, "--lw-max-epochs", "2", "--lw-batch", "16", "--validation", "20"] }
 ]
 
 const runPipeline = async (p: (typeof PIPELINES)[number]) => {
