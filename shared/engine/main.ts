@@ -165,19 +165,22 @@ const usagePath = (name: string): string => {
   return `pipelines/${name}.ts`
 }
 
-/** Flags recorded apart from `config`: where the run wrote, and the two the head already has. */
-const unrecordedFlags = new Set(["out", "cache", "help", "seed", "quick"])
+/**
+ * Flags that are not the run's configuration: where it wrote (results.json is there), the cache (the head's
+ * `cache`), --help. Two runs of the same command into different places have the same `config`.
+ */
+const placeFlags = new Set(["out", "cache", "help"])
 
 /**
- * results.json's `config` (every flag's value) and `flags` (those that differ from the pipeline's default in this
- * mode, --quick's value under --quick: what the run index shows as the run's configuration).
+ * results.json's `config` (every flag's value but the places) and `flags` (those that differ from the pipeline's
+ * default in this mode, --quick's value under --quick, seed and quick aside: what the run index shows).
  */
 export const flagRecord = (defs: FlagDefs, config: Readonly<Record<string, unknown>>) => {
-  const values = Object.keys(defs).filter((k) => k !== "help").map((k) => [k, config[k]] as const)
+  const values = Object.keys(defs).filter((k) => !placeFlags.has(k)).map((k) => [k, config[k]] as const)
   const base = (k: string) => (config.quick === true && defs[k]!.quick !== undefined ? defs[k]!.quick : defs[k]!.default)
   return {
     config: Object.fromEntries(values),
-    flags: Object.fromEntries(values.filter(([k, v]) => !unrecordedFlags.has(k) && v !== base(k)))
+    flags: Object.fromEntries(values.filter(([k, v]) => k !== "seed" && k !== "quick" && v !== base(k)))
   }
 }
 

@@ -59,7 +59,9 @@ export const ResultsHead = Schema.Struct({
   }),
   cache: Schema.String.annotate({ description: "the step cache's location" }),
   config: Schema.Record(Schema.String, FlagValue).annotate({
-    description: "every flag's value as the run used it (flag names in camelCase, as in the pipeline's code)"
+    description:
+      "every flag's value as the run used it (flag names in camelCase, as in the pipeline's code), " +
+      "but --out, --cache and --help: where a run writes is not its configuration"
   }),
   flags: Schema.Record(Schema.String, FlagValue).annotate({
     description:
