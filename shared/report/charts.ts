@@ -93,7 +93,7 @@ export const lineChart = (points: ReadonlyArray<LinePoint>, o: LineOptions): Cha
   const encoding: Spec = {
     x: ordinal
       ? { field: "x", type: "ordinal", title: o.x.title, sort: [...o.x.order!], axis: { labelAngle: -45 } }
-      : { field: "x", type: "quantitative", title: o.x.title, scale: { zero: false }, axis: { tickMinStep: 1, format: "~g" } },
+      : { field: "x", type: "quantitative", title: o.x.title, scale: { zero: false }, axis: { tickMinStep: 1, ...(kept.every((p) => Number.isInteger(p.x)) ? { format: ",d" } : {}) } },
     y: { field: "y", type: "quantitative", title: o.y.title, ...quant(o.y, kept.map((p) => p.y as number)) },
     ...(o.byDepth
       ? {

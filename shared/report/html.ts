@@ -15,11 +15,6 @@ export interface DrawnFigure {
 
 const css = `
 :root { color-scheme: light dark; --bg: ${pageBackground.light}; --fg: #1d1f24; --muted: #5b6070; --rule: #d9dbe0; --stripe: #f5f6f8; --code: #f0f1f4; --link: #0b5cad; }
-@media (prefers-color-scheme: dark) {
-  :root { --bg: ${pageBackground.dark}; --fg: #e8e8ea; --muted: #a3a7b3; --rule: #34363d; --stripe: #1e2026; --code: #23252c; --link: #7ab4ff; }
-  .figure .light { display: none; }
-  .figure .dark { display: block; }
-}
 body { margin: 0 auto; padding: 24px 28px 64px; max-width: 1200px; background: var(--bg); color: var(--fg);
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 h1, h2, h3 { line-height: 1.25; margin: 1.6em 0 0.5em; }
@@ -38,6 +33,12 @@ tbody tr:nth-child(even) { background: var(--stripe); }
 .figure .dark { display: none; }
 .figure svg { max-width: 100%; height: auto; }
 .figure + p { color: var(--muted); font-size: 14px; margin-top: 0.2em; }
+/* Last: it overrides the light defaults above (same specificity, later wins). */
+@media (prefers-color-scheme: dark) {
+  :root { --bg: ${pageBackground.dark}; --fg: #e8e8ea; --muted: #a3a7b3; --rule: #34363d; --stripe: #1e2026; --code: #23252c; --link: #7ab4ff; }
+  .figure .light { display: none; }
+  .figure .dark { display: block; }
+}
 `
 
 /** The page: the report's markdown with each linked figure (`figures/<id>.svg`) drawn inline. */

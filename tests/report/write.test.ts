@@ -94,7 +94,8 @@ describe("writeRunReport", () => {
       expect(html).toContain(`<h3 id=`)
     }
     expect((html.match(/<svg /g) ?? []).length).toBe(2 * figures.length)
-    expect(html).toContain("prefers-color-scheme: dark")
+    // The dark switch comes after the light defaults it overrides (same specificity: the later rule wins).
+    expect(html.indexOf("@media (prefers-color-scheme: dark)")).toBeGreaterThan(html.indexOf(".figure .dark { display: none; }"))
     // Ids scoped per figure and theme: no two inlined SVGs define the same id.
     const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1])
     expect(new Set(ids).size).toBe(ids.length)
