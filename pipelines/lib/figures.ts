@@ -64,7 +64,7 @@ export const trainingCurves = (experiments: ReadonlyArray<ExperimentFigureRow>):
 
 /** LW's per-epoch loss terms (mean and variance, log scale), one panel per learned layer; one figure per experiment. */
 export const lwCurves = (experiments: ReadonlyArray<ExperimentFigureRow>): Figure[] =>
-  experiments.flatMap((e) => {
+  uniqueIds(experiments.flatMap((e) => {
     const layers = (e.lwLayers ?? []).filter((l) => (l.curve?.length ?? 0) > 0)
     if (layers.length === 0) return []
     const points = layers.flatMap((l) =>
@@ -93,7 +93,17 @@ export const lwCurves = (experiments: ReadonlyArray<ExperimentFigureRow>): Figur
         })
       )
     ]
+  }))
+
+/** Ids made from experiment names can meet ("a b" and "a-b"): the later ones get -2, -3, ... */
+const uniqueIds = (figures: ReadonlyArray<Figure>): Figure[] => {
+  const seen = new Map<string, number>()
+  return figures.map((f) => {
+    const n = (seen.get(f.id) ?? 0) + 1
+    seen.set(f.id, n)
+    return n === 1 ? f : { ...f, id: `${f.id}-${n}` }
   })
+}
 
 /**
  * Per layer in forward order, at the start of training (validation split): activation variance (log scale, target 1)

@@ -93,6 +93,8 @@ describe("pipeline figures", () => {
     for (const f of all) expect(f.id).toMatch(/^[a-z0-9][a-z0-9-]*$/)
     expect(experimentFigures([{ id: "bare", testAccuracy: 0.9 }]).map((f) => f.id)).toEqual(["test-accuracy"])
     expect(figureSlug("normal(0,1)")).toBe("normal-0-1")
+    const twins = [experiments[0]!, { ...experiments[0]!, id: "LW: no BN" }]
+    expect(lwCurves(twins).map((f) => f.id)).toEqual(["lw-curves-lw-no-bn", "lw-curves-lw-no-bn-2"])
   })
 
   test("headline: each experiment's test accuracy in %, diverged ones marked", () => {
