@@ -1,8 +1,8 @@
 /**
  * What the training monitor (shared/train/monitor.ts) costs: full SGD steps on real Fashion-MNIST batches (as
  * bench/train-throughput.ts takes them) with the monitor off, on every K steps (the default K), and on every step
- * (K = 1, for scale). Rounds alternate off / K / 1 on the same model and load; each figure is the median over rounds
- * of the round's ms per step.
+ * (K = 1, for scale). Rounds alternate off / K / 1 on the same model and load (each round starting at the next
+ * setting, so that none is always the one after a switch); each figure is the median over rounds of ms per step.
  *
  *   overhead at K (measured)  ms/step at K over ms/step off, − 1: the direct figure, noisy under load
  *   overhead at K (from K=1)  (ms/step at K=1 − ms/step off) / K over ms/step off: one sample's cost spread over K
@@ -94,7 +94,13 @@ const main = async () => {
     const settings = [undefined, f.every, 1] as const
     for (const every of settings) t.run(f.warmup, every)
     const times = settings.map(() => [] as number[])
-    for (let r = 0; r < f.rounds; r++) settings.forEach((every, i) => times[i]!.push(t.run(f.steps, every)))
+    // Each round starts at the next setting, so none is always the one run after a switch.
+    for (let r = 0; r < f.rounds; r++) {
+      for (let j = 0; j < settings.length; j++) {
+        const i = (r + j) % settings.length
+        times[i]!.push(t.run(f.steps, settings[i]))
+      }
+    }
     const [off, atK, atOne] = times.map(median) as [number, number, number]
     const row = (every: number, on: number): OverheadRow => ({
       model: name,
