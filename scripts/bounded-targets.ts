@@ -10,7 +10,8 @@
  *   unitGaussian   activation variance → Var f(z), z ~ N(0, 1): what a unit-Gaussian pre-activation gives
  *   halfBound      activation variance → half the activation's bound (sigmoid 0.125, tanh 0.5)
  *
- * beside Kaiming-normal and Xavier-uniform draws (no LW). Per seed (the data split, LW batch, draws and training
+ * beside Kaiming-normal and Xavier-uniform draws (no LW), and Kaiming-normal with the classifier drawn as LW leaves it
+ * (PyTorch's default, `standardInit`): LW learns every layer but the classifier. Per seed (the data split, LW batch, draws and training
  * order all follow it): LeNet-5 on a Fashion-MNIST subset, LW, then training; reported: test accuracy (mean ± sd over
  * seeds) and every layer's statistics on the held-out validation split after LW. Every piece is a cached step of
  * pipelines/lib/experiment.ts, so the literal rows are lenet-init-grid's own LW steps for the same flags.
@@ -19,20 +20,21 @@
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import { fashionMnistPlan, heuristicInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "../pipelines/lib/experiment.ts"
+import { fashionMnistPlan, initLayerStats, learnedInit, prepareData, standardInit, trainAndEvaluate, validationFlags } from "../pipelines/lib/experiment.ts"
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "../pipelines/lib/flags.ts"
 import type { LayerStatsRow } from "../pipelines/lib/report.ts"
 import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
 import { dataFlags } from "../shared/data/flags.ts"
 import type { FlagDefs } from "../shared/engine/flags.ts"
 import { runMain } from "../shared/engine/main.ts"
-import { definePipeline } from "../shared/engine/pipeline.ts"
+import { definePipeline, step } from "../shared/engine/pipeline.ts"
 import { Reporter } from "../shared/engine/reporter.ts"
 import { markdownTable } from "../shared/engine/report.ts"
 import { gaussianOutputVariance, outputVarianceBound } from "../shared/init/activations.ts"
 import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import { type LwConfig, lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
+import { initWeights } from "../steps/init-weights.ts"
 
 type Bounded = "sigmoid" | "tanh"
 type Target = Pick<LwConfig, "varianceAt"> & { readonly varianceTarget: number }
@@ -47,7 +49,12 @@ export const candidates: { readonly [name: string]: (a: Bounded) => Target } = {
   unitGaussian: (a) => ({ varianceAt: "activation", varianceTarget: round4(gaussianOutputVariance(a, 1)!) }),
   halfBound: (a) => ({ varianceAt: "activation", varianceTarget: round4(outputVarianceBound(a)! / 2) })
 }
-const baselines = { kaiming: defaultInitConfigs.kaimingNormal, xavier: defaultInitConfigs.xavierUniform } as const
+/** No-LW draws; `kaimingStdHead`: Kaiming-normal with the classifier drawn as under LW (`standardInit`). */
+const baselines = {
+  kaiming: { init: defaultInitConfigs.kaimingNormal },
+  xavier: { init: defaultInitConfigs.xavierUniform },
+  kaimingStdHead: { init: defaultInitConfigs.kaimingNormal, classifier: standardInit }
+} as const
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x !== "")
 
@@ -132,9 +139,9 @@ export const boundedTargets = definePipeline({
     activations: { kind: "string", default: "sigmoid,tanh", check: "/^(sigmoid|tanh)(,(sigmoid|tanh))*$/", doc: "comma-separated, of sigmoid, tanh" },
     policies: {
       kind: "string",
-      default: "literal,preactivation,unitGaussian,halfBound,kaiming,xavier",
-      check: "/^(literal|preactivation|unitGaussian|halfBound|kaiming|xavier)(,(literal|preactivation|unitGaussian|halfBound|kaiming|xavier))*$/",
-      doc: "candidate targets (and no-LW baselines kaiming, xavier)"
+      default: "literal,preactivation,unitGaussian,halfBound,kaiming,xavier,kaimingStdHead",
+      check: "/^(literal|preactivation|unitGaussian|halfBound|kaiming|xavier|kaimingStdHead)(,(literal|preactivation|unitGaussian|halfBound|kaiming|xavier|kaimingStdHead))*$/",
+      doc: "candidate targets, and no-LW draws: kaiming, xavier, kaimingStdHead (Kaiming with the classifier drawn as under LW)"
     }
   } as const satisfies FlagDefs,
   setup: setupBackend,
@@ -153,7 +160,7 @@ export const boundedTargets = definePipeline({
           for (const policy of policies) {
             const cell: Cell = yield* policy in baselines
               ? Effect.gen(function* () {
-                  const initial = yield* heuristicInit(model, baselines[policy as keyof typeof baselines], seed)
+                  const initial = yield* step(initWeights, { model, ...baselines[policy as keyof typeof baselines], seed })
                   const outcome = yield* trainAndEvaluate(model, initial, data, { ...training, seed }, backend)
                   const layerStats = yield* initLayerStats(model, initial, data, backend)
                   return { seed, testAccuracy: outcome.testAccuracy, diverged: outcome.diverged, layerStats, lw: null }

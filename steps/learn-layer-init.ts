@@ -101,7 +101,7 @@ export const learnLayerInit = defineStep({
       })
       const { result, target } = learned
       const warning = targetWarning(input.layer, target)
-      if (warning !== undefined) (yield* Reporter).line(`warning: ${warning}`)
+      if (warning !== undefined) (yield* Reporter).warn(warning)
       return {
         state: yield* putWeights(learned.state),
         layer: input.layer,
