@@ -13,15 +13,21 @@ export {
   type WeightArray
 } from "./learn-layer.ts"
 export { layerProblem, type LayerProblem, type Probe } from "./layer-problem.ts"
+export { linearOp, type LinearOp } from "./linear-ops.ts"
 export {
+  describeLearned,
   layerStats,
   learnModelInit,
   learnOneLayer,
   lwLayerNames,
+  lwSkipped,
   namedWeights,
+  openLwView,
   type LayerReport,
   type LearnedLayer,
   type LearnModelOptions,
-  type LearnModelResult
+  type LearnModelResult,
+  type LwView,
+  type Skipped
 } from "./greedy.ts"
 export { ResumeMismatch, UnsupportedLayer } from "./errors.ts"

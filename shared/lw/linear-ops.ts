@@ -136,7 +136,8 @@ export const linearOp = (layer: Layer, input: tf.Tensor, kernelShapes: ReadonlyA
   const r = convRank[cls]
   if (r === undefined) throw unsupported("not a linear layer kind LW learns (shared/models/kinds.ts)")
 
-  const first = config.dataFormat === "channelsFirst"
+  // The layer's own field: Conv1D's getConfig() leaves dataFormat out.
+  const first = (layer as unknown as { readonly dataFormat?: string }).dataFormat === "channelsFirst"
   const padding = config.padding
   if (padding !== "same" && padding !== "valid") throw unsupported(`padding "${String(padding)}"`)
   const ignoresDilation = cls === "DepthwiseConv2D" || cls.endsWith("Transpose") // as tfjs computes them
