@@ -1,7 +1,8 @@
 /**
  * The learn-layer-init step with bounded activations, through the engine: each layer of a sigmoid and a tanh MLP
  * learned with varianceTarget "auto" meets the target the step records, on held-out images (the freeze step's
- * statistics); the thesis' literal 1 is recorded infeasible, not reached, and warned about once per layer.
+ * statistics); the thesis' literal 1 is recorded infeasible, not reached, and warned about once per layer; a ReLU
+ * MLP learns the very same weights under "auto" as under 1.
  */
 import { beforeAll, describe, expect, test } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
@@ -46,7 +47,7 @@ const learnAll = (model: ModelSpec, config: LwConfig) =>
       }))
     )
     const frozen = yield* step(freeze, { model, state: learned.state, heldOut, backend: "cpu" })
-    return { steps: learned.steps, stats: frozen.layerStats }
+    return { steps: learned.steps, stats: frozen.layerStats, state: learned.state }
   })
 
 const mlp = (activation: "sigmoid" | "tanh"): ModelSpec => ({ arch: "mlp", inputShape: [12, 12, 1], depth: 3, width: 48, classes: 10, activation })
@@ -80,5 +81,15 @@ describe("learn-layer-init with bounded activations", () => {
     }
     expect(recording.warnings.length).toBe(3)
     expect(recording.warnings[0]).toContain('LW "fc1": activation variance 1 is unreachable for sigmoid')
+  })
+
+  test('a ReLU MLP learns the same weights (the same artifact) under "auto" as under the literal 1', async () => {
+    const relu: ModelSpec = { ...mlp("tanh"), activation: "relu" }
+    const engine = makeEngine({ environment: tensorEnvironment(undefined) })
+    const auto = await runWithEngine(learnAll(relu, defaultLwConfig), engine)
+    const literal = await runWithEngine(learnAll(relu, { ...defaultLwConfig, varianceTarget: 1 }), engine)
+    // Different configs, so different step keys: both computed, and their weights hash alike.
+    expect(auto.state).toEqual(literal.state)
+    expect(auto.steps.map((s) => s.target)).toEqual(literal.steps.map((s) => ({ ...s.target, auto: true })))
   })
 })
