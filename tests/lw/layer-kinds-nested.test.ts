@@ -9,7 +9,7 @@ import { defaultInitConfigs } from "../../shared/init/initializers.ts"
 import { defaultLwConfig } from "../../shared/lw/config.ts"
 import { layerStats, learnModelInit, lwLayerNames } from "../../shared/lw/greedy.ts"
 import { SharedLayer } from "../../shared/models/errors.ts"
-import { applyInit, forwardTo, getLayerWeights, learnableLayers, loadWeights, serializeWeights } from "../../shared/models/index.ts"
+import { applyInit, createLeNet5, forwardTo, getLayerWeights, learnableLayers, loadWeights, serializeWeights } from "../../shared/models/index.ts"
 import { requiring } from "../requirements.ts"
 import { blobBatch } from "./fixtures.ts"
 
@@ -127,6 +127,24 @@ describe("a model with a nested Sequential and a nested functional model", () =>
     },
     120_000
   )
+})
+
+describe("a factory model nested in a wrapper", () => {
+  test("LW's problem for each layer is exactly the one of the model itself (LeNet-5 inside a functional wrapper)", () => {
+    // Learned weights differ by design: a layer's starting draw is seeded by its name, here its path.
+    const batch = blobBatch(8, 28, 28, 1, 9)
+    const plain = createLeNet5({ inputShape: [28, 28, 1], classes: 10 })
+    const inner = createLeNet5({ inputShape: [28, 28, 1], classes: 10 })
+    loadWeights(inner, serializeWeights(plain))
+    const input = tf.input({ shape: [28, 28, 1] })
+    const wrapper = tf.model({ inputs: input, outputs: inner.apply(input) as tf.SymbolicTensor, name: "wrapper" })
+    expect(lwLayerNames(wrapper)).toEqual(lwLayerNames(plain).map((n) => `lenet5/${n}`))
+    const [a, b] = [layerStats(plain, batch), layerStats(wrapper, batch)]
+    expect(b.map((s) => s.name)).toEqual(a.map((s) => `lenet5/${s.name}`))
+    b.forEach((s, i) => expect({ ...s, name: a[i]!.name }).toEqual(a[i]!))
+    for (const m of [plain, wrapper]) m.dispose()
+    batch.dispose()
+  })
 })
 
 describe("shared layers are refused by name", () => {
