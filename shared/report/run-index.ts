@@ -18,6 +18,7 @@ import { kebab } from "../engine/flags.ts"
 import { formatSeconds } from "../engine/reporter.ts"
 import { ResultsHead, resultsIssues } from "../engine/results.ts"
 import { writeFileAtomic } from "../engine/store.ts"
+import { escapeHtml } from "./markdown.ts"
 
 export type Status = "complete" | "resumed" | "diverged"
 
@@ -98,9 +99,6 @@ export const readRuns = (runsDir: string): Promise<ReadonlyArray<RunEntry>> =>
       return runs.sort((a, b) => (a.ok !== b.ok ? (a.ok ? -1 : 1) : key(b).localeCompare(key(a)) || a.dir.localeCompare(b.dir)))
     })
 
-export const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!)
-
 /** `--epochs 1 --subset 200 --fresh`: the flags that differ from the pipeline's defaults. */
 export const flagsText = (flags: Readonly<Record<string, unknown>>): string =>
   Object.entries(flags)
@@ -149,7 +147,10 @@ const comparable = (r: IndexedRun) => ({
 })
 type Comparable = ReturnType<typeof comparable>
 
-/** The side-by-side table of two runs (the same function renders it here and, via its source, in the page). */
+/**
+ * The side-by-side table of two runs. The same function renders it here and, via its source, in the page when a
+ * selector changes: so it uses nothing from outside its body (its own escaping included).
+ */
 const compareTable = (a: Comparable, b: Comparable): string => {
   const esc = (s: string) => s.replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";")
   const fmt = (v: number | null | undefined, unit?: string) =>
