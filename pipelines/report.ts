@@ -15,7 +15,7 @@ import * as path from "node:path"
 import { UsageError, helpText, parseFlags } from "../shared/engine/flags.ts"
 import type { Pipeline } from "../shared/engine/pipeline.ts"
 import { consoleReporterLayer } from "../shared/engine/reporter.ts"
-import { resultsIssues } from "../shared/engine/results.ts"
+import { ResultsHead, resultsIssues } from "../shared/engine/results.ts"
 import { BadConfig } from "../shared/errors.ts"
 import { writeRunIndex } from "../shared/report/run-index.ts"
 import { writeRunReport } from "../shared/report/write.ts"
@@ -58,7 +58,7 @@ const rebuildRun = (dir: string) =>
     const name = String(results.pipeline)
     const pipeline = yield* loadPipeline(name)
     // The hooks read the run's own fields: they must have the shape this code's pipeline writes.
-    const [issue] = resultsIssues(resultsSchemaOf(name)!, results)
+    const [issue] = resultsIssues(resultsSchemaOf(name) ?? ResultsHead, results)
     if (issue !== undefined) {
       return yield* new BadConfig({
         field: `${file}: ${issue.field}`,
@@ -66,6 +66,8 @@ const rebuildRun = (dir: string) =>
         expected: `results.json as pipelines/${name}.ts writes it now (an older run: run the pipeline again, its steps come from the cache)`
       })
     }
+    // Checked against the pipeline's schema above: its hooks get what its run returned, and its flags as they were
+    // (the types are the pipeline's own, unknown to this command, hence the casts).
     const config = { ...(results.config as Record<string, unknown>), explicit: new Set(Object.keys(results.flags as object)) }
     const section = pipeline.report ? pipeline.report(results, config as never) : ""
     const figures = pipeline.figures ? pipeline.figures(results, config as never) : []

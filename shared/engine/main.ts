@@ -4,9 +4,9 @@
  * Parses and validates flags (exit 2 on a usage error), sets up the cache, runner and reporter, runs the pipeline,
  * checks what it is about to write against the pipeline's results.json schema (pipelines/lib/results.ts; a mismatch
  * fails the run, naming the field, before anything is written), writes `<out>/results.json` and the report files
- * atomically, then rebuilds the run index of the directory above `<out>` (shared/report/run-index.ts). SIGINT/SIGTERM interrupt the run between effects:
- * steps flush their checkpoint, nothing half-written is left, and the process exits 130. Typed errors print their
- * message (no stack trace) and exit 1.
+ * atomically, then rebuilds the run index of the directory above `<out>` (shared/report/run-index.ts).
+ * SIGINT/SIGTERM interrupt the run between effects: steps flush their checkpoint, nothing half-written is left, and
+ * the process exits 130. Typed errors print their message (no stack trace) and exit 1.
  */
 import { Cause, Effect, Exit, Fiber, Layer } from "effect"
 import * as os from "node:os"
@@ -93,7 +93,7 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
       headline: pipeline.headline ? pipeline.headline(own) : [],
       ...own
     }
-    const schema = options.results ?? resultsSchemaOf(pipeline.name) ?? (ResultsHead as unknown as ResultsSchema)
+    const schema = options.results ?? resultsSchemaOf(pipeline.name) ?? ResultsHead
     yield* writeFileAtomic(path.join(out, "results.json"), yield* encodeResults(pipeline.name, schema, results))
     const section = pipeline.report ? pipeline.report(own, config) : ""
     const figures = pipeline.figures ? pipeline.figures(own, config) : []

@@ -74,7 +74,7 @@ export const readRun = (runsDir: string, dir: string): Promise<RunEntry> =>
       } catch (e) {
         return { ok: false, dir, reason: `results.json is not JSON (${(e as Error).message})` }
       }
-      const [issue] = resultsIssues(ResultsHead as never, value)
+      const [issue] = resultsIssues(ResultsHead, value)
       if (issue !== undefined) return { ok: false, dir, reason: `not an lwi results.json: ${issue.field}: ${issue.issue}` }
       const head = value as ResultsHead
       const report = (await exists(path.join(runsDir, dir, "report.html")))

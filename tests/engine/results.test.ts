@@ -99,7 +99,7 @@ describe("checking results.json before writing it", () => {
     })
   const runIt = (loss: number, argv: string[], out: string) => {
     const recorder = makeRecordingReporter()
-    return runPipeline(pipeline(loss), { argv: [...argv, "--out", out], reporter: recorder.reporter, store: makeMemoryStore(), results: Own as never }).then(
+    return runPipeline(pipeline(loss), { argv: [...argv, "--out", out], reporter: recorder.reporter, store: makeMemoryStore(), results: Own }).then(
       (r) => ({ ...r, lines: recorder.lines, warnings: recorder.warnings })
     )
   }
@@ -127,7 +127,7 @@ describe("checking results.json before writing it", () => {
   test("encodeResults gives the text it checked", async () => {
     const results = { pipeline: "t", experiments: [{ id: "x", loss: 1 }] }
     const head = Schema.Struct({ pipeline: Schema.String, experiments: Schema.Array(Schema.Struct({ loss: Schema.Finite })) })
-    const text = await Effect.runPromise(encodeResults("t", head as never, results))
+    const text = await Effect.runPromise(encodeResults("t", head, results))
     expect(JSON.parse(text)).toEqual(results)
   })
 })

@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { type Browser, type Page, chromium } from "playwright-core"
 import { pipelineResults } from "../../pipelines/lib/results.ts"
-import { resultsIssues } from "../../shared/engine/results.ts"
+import { type ResultsSchema, resultsIssues } from "../../shared/engine/results.ts"
 import { makeTempDir, writeMnistDir } from "../data/fixtures.ts"
 import { CHROMIUM, requiring } from "../requirements.ts"
 
@@ -100,7 +100,7 @@ describe("reports and the run index in Chromium", () => {
       const validate = new Ajv2020({ strict: true, allErrors: true }).compile(schema)
       expect({ valid: validate(written), errors: validate.errors ?? null }).toEqual({ valid: true, errors: null })
       // Nothing in it that the schema does not declare (the published schema describes the whole file).
-      expect(resultsIssues((pipelineResults as never)[p.name], written, { excess: "error" })).toEqual([])
+      expect(resultsIssues((pipelineResults as Record<string, ResultsSchema>)[p.name]!, written, { excess: "error" })).toEqual([])
     })
     if (p.out !== undefined) continue
     test(`${name}: report.html loads with no error, every chart has drawn marks, light and dark`, async () => {
