@@ -9,8 +9,9 @@
  *   gradMean, gradVar, gradNorm     of the loss gradient w.r.t. the layer's kernel (the gradient the update uses)
  *   deadShare                       the share of the layer's units (output channels / neurons) whose activation is
  *                                   constant over the batch: standard deviation over batch (and spatial positions)
- *                                   below `deadThreshold`. A ReLU unit that outputs 0 for every input of the batch
- *                                   has std exactly 0.
+ *                                   below `deadThreshold` (the "dying ReLU" notion the WIB-ReLU study uses: a
+ *                                   unit that outputs the same value whatever the input). A ReLU unit that
+ *                                   outputs 0 for every input of the batch has std exactly 0.
  *
  * Cost: no extra forward. The training forward runs on a model with the same layers whose outputs are the logits
  * AND every layer's activation (`monitorPlan`), so the activations are already there; the statistics are a few
@@ -27,9 +28,11 @@ export interface MonitorConfig {
 }
 
 /**
- * Every 50 steps: 5 % overhead or less on LeNet-5 and ResNet18 (small stem) on torch at 1 thread (BENCHMARKS.md,
- * "Training monitor overhead"), and ~37 points per epoch of 60 000 images at batch 32 — enough for a curve.
- * 1e-6: far below any live unit's spread (activations are normalized to O(1)), far above float32 rounding of a constant.
+ * every 50: well inside the 5 % overhead budget on LeNet-5 and ResNet18 (small stem), torch, 1 thread (measured:
+ * BENCHMARKS.md, "Training monitor overhead"); sparser than the budget allows so that a long run's record stays
+ * small (a few dozen samples per epoch of 60 000 images at batch 32) while still drawing a curve.
+ * deadThreshold 1e-6: a dead unit's activation is constant over the batch (a ReLU that outputs 0 for every input,
+ * a saturated tanh/sigmoid), so its std is 0 up to float32 rounding; activations at a sane init have std O(1).
  */
 export const defaultMonitor: MonitorConfig = { every: 50, deadThreshold: 1e-6 }
 
