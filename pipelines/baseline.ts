@@ -23,6 +23,7 @@ import { defaultMonitor, train } from "../steps/train.ts"
 import { figure, heatmap } from "../shared/report/charts.ts"
 import { accuracyHeadline, initialLossFigure, monitorFigures, trainingCurves } from "./lib/figures.ts"
 import { trainConfigFrom } from "./lib/flags.ts"
+import { baselineResults } from "./lib/results.ts"
 
 /** Fashion-MNIST is 28×28×1; every architecture takes it as it is (ResNet18 with the small-image stem). */
 const models: Record<string, (activation: Activation) => ModelSpec> = {
@@ -35,6 +36,7 @@ const models: Record<string, (activation: Activation) => ModelSpec> = {
 
 export const baseline = definePipeline({
   name: "baseline",
+  results: baselineResults,
   description: "a model trained on Fashion-MNIST from a heuristic initialization",
   flags: {
     ...backendFlags,

@@ -20,6 +20,7 @@ import { initWeights } from "../steps/init-weights.ts"
 import { makeCircles } from "../steps/make-circles.ts"
 import { defaultMonitor, train } from "../steps/train.ts"
 import { accuracyHeadline, decisionBoundaries, experimentFigures } from "./lib/figures.ts"
+import { demoResults } from "./lib/results.ts"
 
 const inits = [
   { id: "xavier", init: defaultInitConfigs.xavierUniform },
@@ -29,6 +30,7 @@ const inits = [
 
 export const demo = definePipeline({
   name: "demo",
+  results: demoResults,
   description: "circles × MLP × three initializations (engine demonstration)",
   flags: {
     epochs: { kind: "int", default: 30, quick: 8, check: "number.integer >= 1", doc: "training epochs per variant" },

@@ -15,9 +15,11 @@ import { dataSplits, fashionMnistPlan, learnedInit, prepareData, trainAndEvaluat
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { experimentTable, splitsNote } from "./lib/report.ts"
+import { exampleAblationResults } from "./lib/results.ts"
 
 export const exampleAblation = definePipeline({
   name: "example-ablation",
+  results: exampleAblationResults,
   description: "tanh LeNet: LW vs LW with the variance target on the layer output and α = 10",
   flags: {
     ...backendFlags,

@@ -24,6 +24,7 @@ import { dataSplits, fashionMnistPlan, heuristicInit, learnedInit, prepareData, 
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
 import { lwFlags, lwConfigFrom, trainConfigFrom, trainFlags } from "./lib/flags.ts"
+import { lenetAblationResults } from "./lib/results.ts"
 
 const ablations = [
   { id: "LW", preset: "lw" },
@@ -36,6 +37,7 @@ const ablations = [
 
 export const lenetAblation = definePipeline({
   name: "lenet-ablation",
+  results: lenetAblationResults,
   description: "LeNet-5 on Fashion-MNIST: LW vs its ablations LAE1–4 (loss sites) vs Kaiming",
   flags: {
     ...backendFlags,

@@ -22,11 +22,13 @@ import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.
 import { heatmap, figure } from "../shared/report/charts.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
+import { lenetInitGridResults } from "./lib/results.ts"
 
 const inits = ["LW", "Kaiming", "Xavier"] as const
 
 export const lenetInitGrid = definePipeline({
   name: "lenet-init-grid",
+  results: lenetInitGridResults,
   description: "LeNet-5 on Fashion-MNIST: {sigmoid, tanh, ReLU} × {LW, Kaiming, Xavier}",
   flags: {
     ...backendFlags,

@@ -22,6 +22,7 @@ import { dataSplits, heuristicInit, initLayerStats, learnedInit, prepareData, tr
 import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
+import { resnetNobnResults } from "./lib/results.ts"
 
 const experimentsPlan = [
   { id: "LW (no BN)", init: "lw", batchNorm: false },
@@ -34,6 +35,7 @@ const experimentsPlan = [
 
 export const resnetNobn = definePipeline({
   name: "resnet-nobn",
+  results: resnetNobnResults,
   description: "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs Kaiming + BN",
   flags: {
     ...backendFlags,

@@ -20,9 +20,6 @@ import { Store, type StoreShape, makeDiskStore, writeFileAtomic } from "./store.
 import { codeProvenance } from "./provenance.ts"
 import { writeRunReport } from "../report/write.ts"
 import { writeRunIndex } from "../report/run-index.ts"
-// The one place the engine knows of pipelines: their results.json schemas, by name (a pipeline without one, e.g. a
-// test's, is checked against the common head only).
-import { resultsSchemaOf } from "../../pipelines/lib/results.ts"
 import { type RunStatus, recordRun } from "./run-log.ts"
 
 export interface RunResult {
@@ -90,14 +87,18 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
       cache: store.location,
       ...flagRecord(defs, config),
       steps: runner.records.map((r: StepRecord) => ({ ...r })),
-      headline: pipeline.headline ? pipeline.headline(own) : [],
+      headline: drawn("headline numbers", () => pipeline.headline?.(own) ?? [], reporter),
       ...own
     }
-    const schema = options.results ?? resultsSchemaOf(pipeline.name) ?? ResultsHead
+    const schema = options.results ?? pipeline.results ?? ResultsHead
     yield* writeFileAtomic(path.join(out, "results.json"), yield* encodeResults(pipeline.name, schema, results))
     const section = pipeline.report ? pipeline.report(own, config) : ""
-    const figures = pipeline.figures ? pipeline.figures(own, config) : []
-    const written = yield* writeRunReport({ out, results, section, figures })
+    // Training is done and results.json written: a figure builder that throws costs the figures, said in the
+    // console and in the report, not the run (a figure that fails to draw is handled in writeRunReport, per figure).
+    let figuresFailed = ""
+    const figures = drawn("figures", () => pipeline.figures?.(own, config) ?? [], reporter, (m) => (figuresFailed = m))
+    const note = figuresFailed && `\n\n**Figures not drawn**: the pipeline's figure builder failed (${figuresFailed}).\n`
+    const written = yield* writeRunReport({ out, results, section: section + note, figures })
     reporter.line(`results: ${path.join(out, "results.json")}  report: ${Object.values(written).join("  ")}`)
     // The index is a convenience over the runs beside this one: a failure to write it is a warning, not a failed run.
     yield* writeRunIndex(path.dirname(path.resolve(out))).pipe(
@@ -163,6 +164,18 @@ const usagePath = (name: string): string => {
     return path.relative(process.cwd(), script) || script
   }
   return `pipelines/${name}.ts`
+}
+
+/** A pipeline hook's value, or [] with a one-line warning when it throws (`onFailure` gets the message). */
+const drawn = <A>(what: string, f: () => ReadonlyArray<A>, reporter: ReporterShape, onFailure?: (message: string) => void): ReadonlyArray<A> => {
+  try {
+    return f()
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e)
+    reporter.warn(`${what} not drawn: the pipeline's builder failed: ${message}`)
+    onFailure?.(message)
+    return []
+  }
 }
 
 /**

@@ -9,6 +9,7 @@
 import { Effect } from "effect"
 import type { FlagDefs, FlagValues, commonFlags } from "./flags.ts"
 import type { Reporter } from "./reporter.ts"
+import type { ResultsSchema } from "./results.ts"
 import { type Runner, runStep } from "./runner.ts"
 import type { Store } from "./store.ts"
 
@@ -37,6 +38,11 @@ export interface Pipeline<F extends FlagDefs, Out extends Record<string, unknown
    * and drawn in report.html (shared/report/).
    */
   readonly figures?: (out: Out, config: PipelineConfig<F>) => ReadonlyArray<Figure>
+  /**
+   * The schema of this pipeline's part of results.json (pipelines/lib/results.ts): checked before the file is
+   * written, and published as JSON Schema under schemas/. Without one, only the common head is checked.
+   */
+  readonly results?: ResultsSchema
   /** The few numbers the run index (runs/index.html) shows for this run, e.g. each experiment's test accuracy. */
   readonly headline?: (out: Out) => ReadonlyArray<Headline>
 }
