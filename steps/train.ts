@@ -27,7 +27,7 @@ import {
   putWeights
 } from "../shared/schemas.ts"
 import { type BatchMonitor, batchIndices, epochOrder, evaluate, trainBatch, trainableVars } from "../shared/train/loop.ts"
-import { type LayerStatsSample, defaultMonitor, expectedInitialLoss, monitorPlan, sampledAt } from "../shared/train/monitor.ts"
+import { type LayerStatsSample, defaultMonitor, expectedInitialLoss, monitorFor, monitorPlan, sampledAt } from "../shared/train/monitor.ts"
 import { lrAt, makeOptimizer } from "../shared/train/optim.ts"
 import { finite } from "../shared/train/tensors.ts"
 import { readWeights, writeWeights } from "../shared/train/weights.ts"
@@ -73,7 +73,7 @@ export const MonitorConfig = Schema.Struct({
   deadThreshold: Positive
 })
 export type MonitorConfig = typeof MonitorConfig.Type
-export { defaultMonitor }
+export { defaultMonitor, monitorFor }
 
 /** One conv/dense layer at one sampled step, on that step's training batch, at the weights before its update. */
 export const LayerSample = Schema.Struct({
@@ -123,7 +123,7 @@ export const train = defineStep({
     /** Scored after every epoch (validationLoss/Accuracy in `history`). */
     validation: Schema.optional(DatasetRef),
     config: TrainConfig,
-    /** Absent: no per-layer sampling (`defaultMonitor` is the measured default). */
+    /** Absent: no per-layer sampling (`monitorFor(steps)` is the measured default). */
     monitor: Schema.optional(MonitorConfig),
     /** Part of the key: numbers differ (slightly) between backends, and a cached result says which produced it. */
     backend: Schema.String

@@ -25,7 +25,7 @@ import { LayerStatsSchema, learnLayerInit } from "../../steps/learn-layer-init.t
 
 import { prepareDataset } from "../../steps/prepare-dataset.ts"
 import { sampleMinibatch } from "../../steps/sample-minibatch.ts"
-import { type EpochRecord, type InitialRecord, type LayerSample, type MonitorConfig, type TrainConfig, defaultMonitor, train } from "../../steps/train.ts"
+import { type EpochRecord, type InitialRecord, type LayerSample, type MonitorConfig, type TrainConfig, monitorFor, train } from "../../steps/train.ts"
 import { transfer } from "../../steps/transfer.ts"
 
 /** PyTorch's default for Linear/Conv (U(±1/√fanIn)): the "standard" init the decision layer keeps under LW. */
@@ -206,7 +206,7 @@ export interface TrainOutcome {
 }
 
 export interface TrainOptions {
-  /** The per-layer monitor: `defaultMonitor` unless told; "off" samples nothing. */
+  /** The per-layer monitor: `monitorFor` the run's length unless told; "off" samples nothing. */
   readonly monitor?: MonitorConfig | "off"
 }
 
@@ -219,7 +219,7 @@ export const trainAndEvaluate = (
   options: TrainOptions = {}
 ) =>
   Effect.gen(function* () {
-    const monitor = options.monitor ?? defaultMonitor
+    const monitor = options.monitor ?? monitorFor(config.epochs * Math.ceil(data.train.n / config.batchSize))
     const trained = yield* step(train, {
       model,
       initial,

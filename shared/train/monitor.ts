@@ -30,11 +30,22 @@ export interface MonitorConfig {
 /**
  * every 50: well inside the 5 % overhead budget on LeNet-5 and ResNet18 (small stem), torch, 1 thread (measured:
  * BENCHMARKS.md, "Training monitor overhead"); sparser than the budget allows so that a long run's record stays
- * small (a few dozen samples per epoch of 60 000 images at batch 32) while still drawing a curve.
+ * small (a few dozen samples per epoch of 60 000 images at batch 32) while still drawing a curve. Shorter runs use
+ * `monitorFor`.
  * deadThreshold 1e-6: a dead unit's activation is constant over the batch (a ReLU that outputs 0 for every input,
  * a saturated tanh/sigmoid), so its std is 0 up to float32 rounding; activations at a sane init have std O(1).
  */
 export const defaultMonitor: MonitorConfig = { every: 50, deadThreshold: 1e-6 }
+
+/**
+ * The default monitor for a run of `steps` training steps: about 200 samples over the run, every 50 steps at the
+ * sparsest (long runs: `defaultMonitor`) and every 20 at the densest — one sample costs up to about half a step
+ * (BENCHMARKS.md), so even a short (--quick) run stays within the 5 % budget and still gets more than one point.
+ */
+export const monitorFor = (steps: number): MonitorConfig => ({
+  ...defaultMonitor,
+  every: Math.min(defaultMonitor.every, Math.max(20, Math.round(steps / 200)))
+})
 
 /** Statistics of one layer at one sampled step (may be NaN/Inf once training diverges). */
 export interface LayerStatsSample {

@@ -5,7 +5,7 @@ import type { ImageSet } from "../../shared/data/types.ts"
 import { createLeNet5 } from "../../shared/models/lenet.ts"
 import { createResNet18 } from "../../shared/models/resnet.ts"
 import { type BatchMonitor, trainBatch, trainableVars } from "../../shared/train/loop.ts"
-import { expectedInitialLoss, layerStatsTensor, monitorPlan, readStats, sampledAt } from "../../shared/train/monitor.ts"
+import { defaultMonitor, expectedInitialLoss, layerStatsTensor, monitorFor, monitorPlan, readStats, sampledAt } from "../../shared/train/monitor.ts"
 import { makeOptimizer } from "../../shared/train/optim.ts"
 
 beforeAll(async () => {
@@ -196,5 +196,10 @@ describe("monitorPlan and the schedule", () => {
   test("sampled every K steps from step 0; the uninformed loss is ln C", () => {
     expect([0, 1, 49, 50, 100].map((s) => sampledAt(s, 50))).toEqual([true, false, false, true, true])
     expect(expectedInitialLoss(10)).toBeCloseTo(2.302585, 6)
+  })
+
+  test("the default K follows the run's length: ~200 samples, every 20 steps at the densest, every 50 at the sparsest", () => {
+    expect([32, 2_000, 9_300, 1_000_000].map((steps) => monitorFor(steps).every)).toEqual([20, 20, 47, 50])
+    expect(monitorFor(9_300).deadThreshold).toBe(defaultMonitor.deadThreshold)
   })
 })
