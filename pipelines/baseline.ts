@@ -19,10 +19,12 @@ import type { Activation, ModelSpec } from "../shared/models/spec.ts"
 import { evaluate } from "../steps/evaluate.ts"
 import { initWeights } from "../steps/init-weights.ts"
 import { prepareDataset } from "../steps/prepare-dataset.ts"
-import { defaultMonitor, train } from "../steps/train.ts"
+import { monitorFor } from "../shared/train/monitor.ts"
+import { train } from "../steps/train.ts"
 import { figure, heatmap } from "../shared/report/charts.ts"
 import { accuracyHeadline, initialLossFigure, monitorFigures, trainingCurves } from "./lib/figures.ts"
 import { trainConfigFrom } from "./lib/flags.ts"
+import { validationFlags } from "./lib/experiment.ts"
 import { baselineResults } from "./lib/results.ts"
 
 /** Fashion-MNIST is 28×28×1; every architecture takes it as it is (ResNet18 with the small-image stem). */
@@ -44,6 +46,8 @@ export const baseline = definePipeline({
     epochs: { kind: "int", default: 10, quick: 1, check: "number.integer >= 1", doc: "training epochs" },
     subset: { kind: "int", default: 0, quick: 2000, check: "number.integer >= 0", doc: "training samples (0 = all 60,000)" },
     testSubset: { kind: "int", default: 0, quick: 1000, check: "number.integer >= 0", doc: "test samples (0 = all 10,000)" },
+    // The usual 55,000 / 5,000 split of Fashion-MNIST's training set: validation loss and accuracy every epoch.
+    ...validationFlags({ validation: 5000, quickValidation: 100 }),
     init: {
       kind: "enum",
       values: Object.keys(defaultInitConfigs),
@@ -66,6 +70,7 @@ export const baseline = definePipeline({
         source,
         ...(config.subset > 0 ? { trainSubset: { count: config.subset } } : {}),
         ...(config.testSubset > 0 ? { testSubset: { count: config.testSubset } } : {}),
+        validation: { count: config.validation },
         rgb: false,
         normalization: "standard",
         seed: config.seed
@@ -74,13 +79,16 @@ export const baseline = definePipeline({
       const init = defaultInitConfigs[config.init as InitName]
       const initial = yield* step(initWeights, { model, init, seed: config.seed })
       const backend = tf.getBackend()
+      const trainConfig = trainConfigFrom(config)
       const trained = yield* step(train, {
         model,
         initial,
         data: data.train,
-        monitor: defaultMonitor,
+        // Asked for above, so always there.
+        validation: data.validation!,
+        monitor: monitorFor(trainConfig.epochs * Math.ceil(data.train.n / trainConfig.batchSize)),
         backend,
-        config: trainConfigFrom(config)
+        config: trainConfig
       })
       const test = yield* step(evaluate, { model, weights: trained.weights, data: data.test, backend })
       const imagesPerSecond = (data.train.n * trained.history.length) / trained.history.reduce((a, h) => a + h.seconds, 0)
@@ -89,8 +97,9 @@ export const baseline = definePipeline({
           {
             id: `${config.model}-${config.activation}-${config.init}`,
             testAccuracy: test.accuracy,
-            testLoss: test.loss,
-            diverged: trained.diverged !== null,
+            // null when NaN/Inf (JSON has no NaN); the run is then diverged.
+            testLoss: test.nonFinite || !Number.isFinite(test.loss) ? null : test.loss,
+            diverged: trained.diverged !== null || test.nonFinite,
             epochs: trained.history.length,
             seconds: trained.seconds,
             trainImagesPerSecond: imagesPerSecond,
@@ -115,7 +124,7 @@ export const baseline = definePipeline({
           `${e.trainSamples} / ${e.testSamples}`,
           e.epochs,
           `${(100 * e.testAccuracy).toFixed(2)} %`,
-          e.testLoss.toFixed(4),
+          e.testLoss === null ? "NaN/Inf" : e.testLoss.toFixed(4),
           e.diverged ? "yes" : "no",
           e.trainImagesPerSecond.toFixed(0)
         ])
@@ -124,8 +133,16 @@ export const baseline = definePipeline({
       "### Per epoch",
       "",
       markdownTable(
-        ["epoch", "lr", "train loss", "train accuracy", "seconds"],
-        history.map((h) => [h.epoch + 1, h.lr, h.trainLoss.toFixed(4), `${(100 * h.trainAccuracy).toFixed(2)} %`, h.seconds.toFixed(1)])
+        ["epoch", "lr", "train loss", "train accuracy", "validation loss", "validation accuracy", "seconds"],
+        history.map((h) => [
+          h.epoch + 1,
+          h.lr,
+          h.trainLoss.toFixed(4),
+          `${(100 * h.trainAccuracy).toFixed(2)} %`,
+          h.validationLoss === null ? "–" : h.validationLoss.toFixed(4),
+          h.validationAccuracy === null ? "–" : `${(100 * h.validationAccuracy).toFixed(2)} %`,
+          h.seconds.toFixed(1)
+        ])
       )
     ].join("\n"),
   figures: ({ experiments, history, initial, monitor, confusion }) => {

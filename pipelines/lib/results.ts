@@ -104,7 +104,7 @@ export const baselineResults = resultsSchema(
       Schema.Struct({
         ...Id,
         testAccuracy: Fraction,
-        testLoss: Num,
+        testLoss: Schema.NullOr(Num).annotate({ description: "mean test cross-entropy; null when NaN/Inf" }),
         diverged: Schema.Boolean,
         epochs: Schema.Int,
         seconds: Seconds,
