@@ -14,3 +14,12 @@ export const fmnistTrain = async (n: number, dataDir: string | undefined = proce
   const set = await loadMnistLike(located.dir, "train", { classes: 10, classNames: DATASETS["fashion-mnist"].classNames! })
   return { set: normalize(take(set, Uint32Array.from({ length: n }, (_, i) => i)), DATASET_STATS["fashion-mnist"]), dir: located.dir }
 }
+
+/** The flags every throughput bench on these batches shares: which images, which backend and threads, the output. */
+export const throughputFlags = {
+  samples: { kind: "int", default: 4096, check: "number.integer >= 1", doc: "training images cycled through" },
+  backend: { kind: "string", default: "", env: "LWI_BACKEND", doc: "tfjs backend (default: auto)" },
+  threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
+  json: { kind: "boolean", default: false, doc: "print one JSON line" },
+  help: { kind: "boolean", default: false, doc: "show this help" }
+} as const

@@ -19,7 +19,7 @@ import { buildModel } from "../shared/models/spec.ts"
 import { type BatchMonitor, batchIndices, trainBatch, trainableVars } from "../shared/train/loop.ts"
 import { defaultMonitor, monitorPlan, sampledAt } from "../shared/train/monitor.ts"
 import { makeOptimizer } from "../shared/train/optim.ts"
-import { fmnistTrain } from "./fmnist-batches.ts"
+import { fmnistTrain, throughputFlags } from "./fmnist-batches.ts"
 import { specs } from "./train-throughput.ts"
 
 const flags = {
@@ -29,11 +29,7 @@ const flags = {
   rounds: { kind: "int", default: 3, check: "number.integer >= 1", doc: "alternating rounds (medians are taken over them)" },
   every: { kind: "int", default: defaultMonitor.every, check: "number.integer >= 1", doc: "K: the monitor samples every K steps" },
   warmup: { kind: "int", default: 3, check: "number.integer >= 0", doc: "untimed steps first, of each setting" },
-  samples: { kind: "int", default: 4096, check: "number.integer >= 1", doc: "training images cycled through" },
-  backend: { kind: "string", default: "", env: "LWI_BACKEND", doc: "tfjs backend (default: auto)" },
-  threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
-  json: { kind: "boolean", default: false, doc: "print one JSON line" },
-  help: { kind: "boolean", default: false, doc: "show this help" }
+  ...throughputFlags
 } as const
 
 const median = (xs: number[]) => {

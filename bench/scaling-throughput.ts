@@ -10,7 +10,7 @@ import { selectBackend } from "../shared/backend/select.ts"
 import { helpText, parseFlagsOrExit } from "../shared/engine/flags.ts"
 import { machine } from "../shared/engine/main.ts"
 import { buildModel } from "../shared/models/spec.ts"
-import { fmnistTrain } from "./fmnist-batches.ts"
+import { fmnistTrain, throughputFlags } from "./fmnist-batches.ts"
 import { modelNames, modelSpec, timeSteps, trainingStepper, type ModelName } from "./scaling-train.ts"
 
 const flags = {
@@ -22,11 +22,7 @@ const flags = {
   seconds: { kind: "number", default: 3, check: "number > 0", doc: "seconds per timed window when --steps is 0" },
   repeats: { kind: "int", default: 3, check: "number.integer >= 1", doc: "timed windows; the best is reported" },
   warmup: { kind: "int", default: 5, check: "number.integer >= 0", doc: "untimed steps first" },
-  samples: { kind: "int", default: 4096, check: "number.integer >= 1", doc: "training images cycled through" },
-  backend: { kind: "string", default: "", env: "LWI_BACKEND", doc: "tfjs backend (default: auto)" },
-  threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
-  json: { kind: "boolean", default: false, doc: "print one JSON line" },
-  help: { kind: "boolean", default: false, doc: "show this help" }
+  ...throughputFlags
 } as const
 
 const main = async () => {

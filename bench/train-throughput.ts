@@ -12,18 +12,14 @@ import { machine } from "../shared/engine/main.ts"
 import { buildModel, type ModelSpec } from "../shared/models/spec.ts"
 import { batchIndices, trainBatch, trainableVars } from "../shared/train/loop.ts"
 import { makeOptimizer } from "../shared/train/optim.ts"
-import { fmnistTrain } from "./fmnist-batches.ts"
+import { fmnistTrain, throughputFlags } from "./fmnist-batches.ts"
 
 const flags = {
   model: { kind: "enum", values: ["lenet", "resnet18", "resnet18-imagenet"], default: "lenet", doc: "architecture" },
   batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size" },
   steps: { kind: "int", default: 0, check: "number.integer >= 0", doc: "timed steps (0 = about 10 s worth)" },
   warmup: { kind: "int", default: 5, check: "number.integer >= 0", doc: "untimed steps first" },
-  samples: { kind: "int", default: 4096, check: "number.integer >= 1", doc: "training images cycled through" },
-  backend: { kind: "string", default: "", env: "LWI_BACKEND", doc: "tfjs backend (default: auto)" },
-  threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
-  json: { kind: "boolean", default: false, doc: "print one JSON line" },
-  help: { kind: "boolean", default: false, doc: "show this help" }
+  ...throughputFlags
 } as const
 
 /** The benchmarked architectures (bench/profile-ops.ts profiles the same). */
