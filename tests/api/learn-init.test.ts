@@ -40,14 +40,14 @@ describe("learnInit on a model lwi did not define", () => {
     expect(report.layers.map((l) => l.layer)).toEqual(["stem", "dw", "pw", "hidden", "out"])
     const byName = Object.fromEntries(report.layers.map((l) => [l.layer, l]))
     expect(byName.out).toMatchObject({ status: "skipped", reason: expect.stringContaining("classifier") })
-    // DepthwiseConv2D: learned once LW handles it; until then skipped, saying so — never left out.
-    if (byName.dw!.status === "skipped") expect(byName.dw!.reason).toContain("DepthwiseConv2D")
+    // DepthwiseConv2D is a kind LW learns (shared/models/kinds.ts): learned, not skipped.
+    expect(byName.dw!.status).not.toBe("skipped")
     for (const l of report.layers.filter((l) => l.status === "learned")) {
       expect(Math.abs(l.final!.outputMean)).toBeLessThan(0.032)
       expect(Math.abs(l.final!.activationVar - 1)).toBeLessThan(0.032)
       expect(l.curve.length).toBe(l.epochs)
     }
-    expect(report.layers.filter((l) => l.status === "learned").map((l) => l.layer)).toContain("stem")
+    expect(report.layers.filter((l) => l.status === "learned").map((l) => l.layer)).toEqual(["stem", "dw", "pw", "hidden"])
     // One progress call and one log line per reported layer, in order.
     expect(progress.map((p) => [p.layer, p.index, p.total])).toEqual(report.layers.map((l, i) => [l.layer, i, 5]))
     expect(lines.length).toBe(5)
@@ -132,7 +132,7 @@ describe("learnInit refuses bad input with a BadConfig naming the option", () =>
     await rejects({ optimizer: "rmsprop" }, "optimizer", /"adam"/)
   })
   test("a layer the model does not have lists its conv/dense layers", async () => {
-    await rejects({ layers: ["conv9"] }, "layers", "stem, pw, hidden, out")
+    await rejects({ layers: ["conv9"] }, "layers", "stem, dw, pw, hidden, out")
   })
   test("a config field that is not LwConfig's", async () => {
     await rejects({ config: { scope: "pixel" } }, "config.scope", '"tensor" | "channel"')
