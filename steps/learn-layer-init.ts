@@ -3,17 +3,16 @@
  * the fixed mini-batch so that its statistics reach their targets (shared/lw), and return the weights with it set.
  * One cached step per layer, chained: an interrupted LW run resumes at the layer it reached.
  *
- * The layer's targets are resolved here for the activation that follows it (`varianceTarget: "auto"`: a target
- * that activation can reach, shared/lw/config.ts), recorded in `target` with whether they can be met and whether
- * they were; an unreachable or saturating target is one warning line.
+ * The layer's targets are resolved by shared/lw for the activation that follows it (`varianceTarget: "auto"`: a
+ * target that activation can reach, shared/lw/config.ts `resolveLwConfig`, in learnLayer — the one place that
+ * decides), recorded in `target` with whether they can be met and whether they were; an unreachable or saturating
+ * target is one warning line.
  */
 import { Effect, Schema } from "effect"
 import { defineStep } from "../shared/engine/step.ts"
 import { Reporter } from "../shared/engine/reporter.ts"
-import { activationKindOf, type ActivationKind } from "../shared/init/activations.ts"
-import { LwConfigSchema, resolveLwConfig, targetWarning } from "../shared/lw/config.ts"
+import { LwConfigSchema, targetWarning } from "../shared/lw/config.ts"
 import { learnOneLayer } from "../shared/lw/greedy.ts"
-import { activationPath, findLayer, type Layer } from "../shared/models/graph.ts"
 import { ModelSpec } from "../shared/models/spec.ts"
 import { getLayerWeights } from "../shared/models/weights.ts"
 import { DatasetRef, PositiveInt, WeightsRef, getDataset, getWeights, putWeights } from "../shared/schemas.ts"
@@ -42,15 +41,6 @@ export const LayerTargetSchema = Schema.Struct({
   reason: Schema.NullOr(Schema.String),
   reached: Schema.Boolean
 })
-
-/**
- * The activation a layer's output reaches: its own (`activation: "tanh"` on a Conv2D/Dense), else the activation
- * layer after it through BN and a residual add (shared/models/graph.ts `activationPath`); "linear" when none.
- */
-const activationAfter = (layer: Layer): ActivationKind | undefined => {
-  const own = activationKindOf(layer)
-  return own !== undefined && own !== "linear" ? own : activationKindOf(activationPath(layer).activation)
-}
 
 export const learnLayerInit = defineStep({
   name: "learn-layer-init",
@@ -84,22 +74,19 @@ export const learnLayerInit = defineStep({
       const data = yield* getDataset(input.batch)
       const weights = yield* getWeights(input.state)
       const started = performance.now()
-      const learned = withModelOnBatch(input.model, weights, data, (model, x) => {
-        const resolved = resolveLwConfig(input.config, activationAfter(findLayer(model, input.layer)))
-        return {
-          target: resolved.target,
-          result: learnOneLayer(model, input.layer, x, resolved.config, input.seed),
-          // Only this layer changed: the input state with its weights replaced (not a copy of all ~11 M out of
-          // the backend), in the same order, so the artifact is byte-identical to a full read.
-          state: {
-            ...weights,
-            ...Object.fromEntries(
-              getLayerWeights(model, input.layer).map((w) => [w.name, { dtype: "float32" as const, shape: w.shape, data: w.data }])
-            )
-          }
+      const learned = withModelOnBatch(input.model, weights, data, (model, x) => ({
+        result: learnOneLayer(model, input.layer, x, input.config, input.seed),
+        // Only this layer changed: the input state with its weights replaced (not a copy of all ~11 M out of
+        // the backend), in the same order, so the artifact is byte-identical to a full read.
+        state: {
+          ...weights,
+          ...Object.fromEntries(
+            getLayerWeights(model, input.layer).map((w) => [w.name, { dtype: "float32" as const, shape: w.shape, data: w.data }])
+          )
         }
-      })
-      const { result, target } = learned
+      }))
+      const { result } = learned
+      const { reached, ...target } = result.target
       const warning = targetWarning(input.layer, target)
       if (warning !== undefined) (yield* Reporter).warn(warning)
       return {
@@ -116,7 +103,7 @@ export const learnLayerInit = defineStep({
           activation: target.activation ?? null,
           feasibility: target.feasibility.status,
           reason: target.feasibility.status === "feasible" ? null : target.feasibility.reason,
-          reached: result.target.reached
+          reached
         },
         seconds: (performance.now() - started) / 1000
       }

@@ -161,13 +161,20 @@ export interface LearnModelResult {
   readonly layers: ReadonlyArray<{ readonly name: string; readonly result: LayerResult; readonly reached: boolean }>
   /** Every layer with weights LW left as they were, with why (`lwSkipped`; after a divergence, the layers not reached). */
   readonly skipped: readonly Skipped[]
-  /** The learned layers whose targets were not reached (`reached` false), in order. */
+  /**
+   * The learned layers whose targets were not reached (`reached` false) or cannot be (`target.feasibility`
+   * "infeasible": a user-set target the activation cannot reach), in order.
+   */
   readonly unreached: readonly string[]
   /** Every learned layer's kernel and bias (resumed ones first), in forward order. */
   readonly weights: readonly NamedWeight[]
   /** The first layer whose learning diverged; learning stopped there and later layers were left as they were. */
   readonly diverged: { readonly layer: string; readonly epoch: number } | undefined
 }
+
+/** Missed its targets on the batch, or aimed at ones its activation cannot reach. */
+const unreachedLayer = (l: { readonly result: LayerResult; readonly reached: boolean }): boolean =>
+  !l.reached || l.result.target.feasibility.status === "infeasible"
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : String(x))
 
@@ -220,7 +227,7 @@ export const learnModelInit = (
     const position = new Map(forwardOrder(view.flat.model).map((l, i) => [l.name, i]))
     skipped.sort((a, b) => position.get(a.layer)! - position.get(b.layer)!)
     for (const s of skipped) options.log?.(`LW "${s.layer}" (${s.className}): skipped — ${s.reason}`)
-    return { layers, skipped, unreached: layers.filter((l) => !l.reached).map((l) => l.name), weights, diverged }
+    return { layers, skipped, unreached: layers.filter(unreachedLayer).map((l) => l.name), weights, diverged }
   } finally {
     view.flat.dispose()
   }

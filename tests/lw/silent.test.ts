@@ -139,6 +139,23 @@ describe("the report", () => {
     batch.dispose()
   })
 
+  test('a sigmoid layer: "auto" resolved for its activation in the walk; the literal 1 is warned about and unreached', () => {
+    const m = chain([], tf.layers.activation({ activation: "sigmoid", name: "act" }))
+    const batch = blobBatch(16, 10, 10, 3, 7)
+    const auto = learnModelInit(m, batch, defaultLwConfig, { seed: 1 })
+    expect(auto.layers[0]!.result.target).toMatchObject({ activation: "sigmoid", auto: true, varianceAt: "activation", varianceTarget: 0.0434, reached: true })
+    expect(Math.abs(auto.layers[0]!.result.final.activationVar / 0.0434 - 1)).toBeLessThan(0.05)
+    expect(auto.unreached).toEqual([])
+    const log: string[] = []
+    const literal = learnModelInit(m, batch, { ...defaultLwConfig, varianceTarget: 1, maxEpochs: 20 }, { seed: 1, log: (l) => log.push(l) })
+    expect(literal.layers[0]!.result.target).toMatchObject({ auto: false, varianceTarget: 1, feasibility: { status: "infeasible" }, reached: false })
+    expect(literal.unreached).toEqual(["c"])
+    expect(log[0]).toStartWith('LW "c": activation variance 1 is unreachable for sigmoid')
+    expect(log[1]).toStartWith('LW "c": target NOT reached after 20 epochs')
+    m.dispose()
+    batch.dispose()
+  })
+
   test("after a divergence the layers not learned are listed as skipped, with why", () => {
     const input = tf.input({ shape: [10, 10, 3] })
     let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: "relu", name: "c1" }).apply(input) as tf.SymbolicTensor
