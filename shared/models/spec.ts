@@ -29,6 +29,8 @@ export const ModelSpec = Schema.Union([
     inputShape: Schema.Array(Schema.Int),
     depth: Schema.Int,
     width: Schema.Int,
+    /** Each hidden layer's units (depth entries, width their largest); absent: all `width` (shared/models/mlp.ts). */
+    widths: Schema.optional(Schema.Array(Schema.Int)),
     classes: Schema.Int,
     activation: Activation
   }),

@@ -1,0 +1,102 @@
+/**
+ * Per-feature affine maps of a Float32 set (each of a sample's h·w·c values is a feature; circles: x and y):
+ * `scale` (x·s + shift, the same for every feature) and `standardize` (mean 0 / std 1 per feature, the statistics
+ * measured on a `reference` set — the training split, so the held-out splits get the training statistics).
+ *
+ * The maths are the plain functions below (tested directly); shared/data/normalize.ts is per channel, which for
+ * circles (1 channel) would standardize x and y together.
+ */
+import { Effect, Schema } from "effect"
+import type { ImageSet } from "../shared/data/types.ts"
+import { sampleSize } from "../shared/data/types.ts"
+import { defineStep } from "../shared/engine/step.ts"
+import { BadConfig } from "../shared/errors.ts"
+import { DatasetRef, getDataset, putDataset } from "../shared/schemas.ts"
+
+export interface FeatureStats {
+  readonly mean: number[]
+  /** Population std (÷n). */
+  readonly std: number[]
+}
+
+/** Per-feature mean and population std (float64 accumulation). */
+export const featureStats = (set: Pick<ImageSet, "images" | "n" | "height" | "width" | "channels">): FeatureStats => {
+  const d = sampleSize(set)
+  const sum = new Float64Array(d)
+  const sq = new Float64Array(d)
+  for (let i = 0; i < set.n * d; i++) {
+    const v = set.images[i]!
+    sum[i % d]! += v
+    sq[i % d]! += v * v
+  }
+  const mean = Array.from(sum, (s) => s / set.n)
+  const std = Array.from(sq, (s, f) => Math.sqrt(Math.max(0, s / set.n - mean[f]! ** 2)))
+  return { mean, std }
+}
+
+/** x·scale[f] + shift[f] per feature f, computed in float64, stored as Float32. */
+export const affineFeatures = (set: ImageSet, scale: readonly number[], shift: readonly number[]): ImageSet => {
+  const d = sampleSize(set)
+  const out = new Float32Array(set.n * d)
+  for (let i = 0; i < out.length; i++) out[i] = set.images[i]! * scale[i % d]! + shift[i % d]!
+  return { ...set, images: out }
+}
+
+/** (x − mean[f]) / std[f]: the affine map that standardizes a set with statistics `stats`. */
+export const standardizer = (stats: FeatureStats): { scale: number[]; shift: number[] } => ({
+  scale: stats.std.map((s) => 1 / s),
+  shift: stats.mean.map((m, f) => -m / stats.std[f]!)
+})
+
+export const FeatureTransform = Schema.Union([
+  /** x·factor + offset[f] (offset: one value per feature, or absent for 0). */
+  Schema.Struct({ kind: Schema.Literal("scale"), factor: Schema.Number, offset: Schema.optional(Schema.Array(Schema.Number)) }),
+  /** (x − mean[f]) / std[f], the statistics measured on `reference`. */
+  Schema.Struct({ kind: Schema.Literal("standardize"), reference: DatasetRef })
+])
+export type FeatureTransform = typeof FeatureTransform.Type
+
+export const transformFeatures = defineStep({
+  name: "transform-features",
+  code: import.meta.url,
+  input: Schema.Struct({ data: DatasetRef, transform: FeatureTransform }),
+  output: Schema.Struct({
+    data: DatasetRef,
+    /** The affine map applied, per feature: x·scale + shift. */
+    scale: Schema.Array(Schema.Number),
+    shift: Schema.Array(Schema.Number),
+    /** The result's own per-feature statistics. */
+    mean: Schema.Array(Schema.Number),
+    std: Schema.Array(Schema.Number)
+  }),
+  run: (input) =>
+    Effect.gen(function* () {
+      const set = yield* getDataset(input.data)
+      if (!(set.images instanceof Float32Array)) {
+        return yield* new BadConfig({ field: "transform-features data", value: "uint8 images", expected: "a Float32 set (e.g. make-circles)" })
+      }
+      const d = sampleSize(set)
+      const t = input.transform
+      let map: { scale: number[]; shift: number[] }
+      if (t.kind === "scale") {
+        if (t.offset !== undefined && t.offset.length !== d) {
+          return yield* new BadConfig({ field: "transform-features offset", value: `${t.offset.length} values`, expected: `${d} (one per feature)` })
+        }
+        map = { scale: new Array<number>(d).fill(t.factor), shift: t.offset === undefined ? new Array<number>(d).fill(0) : [...t.offset] }
+      } else {
+        const reference = yield* getDataset(t.reference)
+        if (sampleSize(reference) !== d) {
+          return yield* new BadConfig({ field: "transform-features reference", value: `${sampleSize(reference)} features`, expected: `${d}, as the data` })
+        }
+        const stats = featureStats(reference)
+        const flat = stats.std.findIndex((s) => !(s > 0))
+        if (flat >= 0) {
+          return yield* new BadConfig({ field: `transform-features reference feature ${flat}`, value: "std 0", expected: "a feature that varies" })
+        }
+        map = standardizer(stats)
+      }
+      const out = affineFeatures(set, map.scale, map.shift)
+      const data = yield* putDataset(out)
+      return { data, ...map, ...featureStats(out) }
+    })
+})
