@@ -7,8 +7,8 @@
  *              (256), ReLU (bench/scaling-train.ts `modelSpec("mlp")`, as the scaling benchmarks build it)
  *
  * LW: `learnInit` (the public API) with the method's defaults — early stopping on, as a user runs it — on one batch
- * of `--lw-batch` (200) inputs. Its time includes every layer it learns; layers it does not learn (DepthwiseConv2D
- * until LW handles that kind) are listed, and counted apart, as the report has them.
+ * of `--lw-batch` (200) inputs. Its time includes every layer it learns (the depthwise ones too); layers with weights it
+ * does not learn but the classifier (none in these two models) are listed, and counted apart, as the report has them.
  * Training: an epoch's worth of steps (⌈`--epoch-images` / 32⌉; CIFAR-10's 50,000 / Fashion-MNIST's 60,000 images),
  * SGD momentum 0.9 at lr 0.01, batch 32, cycling through `--train-images` synthetic images (the step's cost does not
  * depend on the pixel values; holding 50,000 CIFAR images as float32 would take 600 MB).
@@ -52,7 +52,7 @@ const mobilenet = (blocks: string, seed: number): tf.LayersModel => {
     const [filters, stride] = [Number.parseInt(b), b.endsWith("/2") ? 2 : 1]
     const dw = tf.layers.depthwiseConv2d({
       name: `b${i}.dw`, kernelSize: 3, strides: stride, padding: "same",
-      // Seeded: a depthwise layer LW does not learn keeps this draw, and the pointwise layer after it learns on it.
+      // Seeded: the training epoch starts from the same draw every run (LW draws its own).
       depthwiseInitializer: tf.initializers.heNormal({ seed: seed + i })
     })
     x = tf.layers.reLU({ name: `b${i}.dw.relu` }).apply(dw.apply(x)) as tf.SymbolicTensor

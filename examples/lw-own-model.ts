@@ -4,8 +4,7 @@ import { learnInit } from "lwi"
 
 const input = tf.input({ shape: [16, 16, 3] })
 const stem = tf.layers.conv2d({ name: "stem", filters: 8, kernelSize: 3, padding: "same", activation: "relu" }).apply(input)
-// (Seeded so this example prints the same figures every run: a layer LW does not learn keeps its draw.)
-const dw = tf.layers.depthwiseConv2d({ name: "dw", kernelSize: 3, padding: "same", depthwiseInitializer: tf.initializers.heNormal({ seed: 1 }) }).apply(stem)
+const dw = tf.layers.depthwiseConv2d({ name: "dw", kernelSize: 3, padding: "same" }).apply(stem)
 const dwAct = tf.layers.reLU({ name: "dw.relu" }).apply(dw)
 const pw = tf.layers.conv2d({ name: "pw", filters: 16, kernelSize: 1, activation: "relu" }).apply(dwAct)
 const pooled = tf.layers.globalAveragePooling2d({ name: "pool" }).apply(pw)

@@ -10,23 +10,26 @@
  *             (shared/backend/select.ts) loads that one first, or fails with BackendUnavailable saying why.
  *   copy      false: the model's weights are replaced in place; true: a clone (topology serialized and rebuilt,
  *             weights copied) is learned and returned, the caller's model untouched.
- *   report    every conv/dense layer, in forward order: learned (both targets met), unreachable (learned, a
- *             target missed: which and by how much), diverged, or skipped (with the reason) — and every layer
- *             with a kernel LW does not learn, so nothing is left out silently.
+ *   report    every layer with weights, in forward order (a nested model's named by path, `block/conv`):
+ *             learned (its targets met), unreachable (learned, a target missed or out of its activation's reach:
+ *             which, and by how much), diverged, or skipped (with the reason: greedy.ts `lwSkipped`) — nothing is
+ *             left out silently. Each learned layer carries the target it aimed at, resolved for its activation
+ *             (`varianceTarget: "auto"`, config.ts), and `log` receives one line per layer (plus one warning per
+ *             target its activation cannot reach comfortably).
  *
- * Layers are learned one by one with `learnOneLayer` (greedy.ts), each on the real input the learned layers below
- * it produce: exactly what `learnModelInit` does for the default layer set, and what lets `layers` pick a subset.
+ * Layers are learned one by one with `learnOneLayer` (greedy.ts) on the model's flat view (`openLwView`: nested
+ * models walked into), each on the real input the learned layers below it produce: exactly what `learnModelInit`
+ * does for the default layer set, and what lets `layers` pick a subset.
  */
 import * as tf from "@tensorflow/tfjs"
 import { type } from "arktype"
 import { Schema } from "effect"
 import { selectBackend, type BackendName } from "../backend/select.ts"
 import { BadConfig } from "../errors.ts"
-import { layerProbe } from "../models/forward.ts"
 import { forwardOrder } from "../models/graph.ts"
-import { learnableLayers } from "../models/weights.ts"
-import { LwConfigSchema, lwPresets, type LwConfig, type LwPresetName } from "./config.ts"
-import { learnOneLayer, lwLayerNames } from "./greedy.ts"
+import { learnableLayersOf } from "../models/weights.ts"
+import { LwConfigSchema, lwPresets, targetWarning, type LwConfig, type LwPresetName } from "./config.ts"
+import { learnOneLayer, lwLayerNames, lwSkipped, openLwView } from "./greedy.ts"
 import type { EpochRecord, LayerResult, StopReason } from "./learn-layer.ts"
 import type { LayerStats } from "./stats.ts"
 
@@ -58,8 +61,12 @@ export interface LearnInitOptions {
   readonly preset?: LwPresetName
   /** Target of the layer output's mean. Default 0 (the thesis). */
   readonly meanTarget?: number
-  /** Target of the activation output's variance. Default 1 (the thesis). */
-  readonly varianceTarget?: number
+  /**
+   * Target of the activation output's variance. Default "auto": 1 (the thesis) for the ReLU family and every
+   * activation unbounded above, a feasible measured target for bounded ones (sigmoid 0.0434, tanh 0.3943:
+   * shared/lw/config.ts `autoVarianceTarget`). A number is used as given, warned about when out of reach.
+   */
+  readonly varianceTarget?: number | "auto"
   /** Most epochs per layer (`maxEpochs`). Default 200 (the thesis); a layer stops earlier when its losses converge. */
   readonly epochs?: number
   /** Learning rate. Default 0.01 (the thesis). */
@@ -70,7 +77,10 @@ export interface LearnInitOptions {
   readonly momentum?: number
   /** Seeds each layer's starting draw (from the seed and the layer's name). Default 0. */
   readonly seed?: number
-  /** Names of the conv/dense layers to learn (learned in forward order). Default: all of them but the classifier. */
+  /**
+   * Names of the conv/dense layers to learn (learned in forward order; a nested model's by path, `block/conv`).
+   * Default: all of them but the classifier.
+   */
   readonly layers?: readonly string[]
   /** Learn a clone and return it, leaving `model` as it was. Default false: learn `model` in place. */
   readonly copy?: boolean
@@ -90,7 +100,7 @@ export interface LearnInitOptions {
 const optionsDefinition = {
   "preset?": type.enumerated(...(Object.keys(lwPresets) as LwPresetName[])),
   "meanTarget?": "number",
-  "varianceTarget?": "number >= 0",
+  "varianceTarget?": "number >= 0 | 'auto'",
   "epochs?": "number.integer >= 1",
   "lr?": "number > 0",
   "optimizer?": "'sgd' | 'adam'",
@@ -116,6 +126,11 @@ export interface LayerOutcome {
   readonly status: LayerStatus
   /** skipped: why; unreachable: which target was missed and by how much; diverged: where. */
   readonly reason: string | undefined
+  /**
+   * What a learned layer aimed at — the variance target resolved for its activation ("auto" → a number), whether
+   * its activation can reach it (`feasibility`), whether it did (`reached`); undefined when skipped.
+   */
+  readonly target: LayerResult["target"] | undefined
   readonly epochs: number
   readonly stop: StopReason | undefined
   readonly seconds: number
@@ -129,7 +144,7 @@ export interface LayerOutcome {
 export interface LearnInitReport {
   /** The learned model: `model` itself, or its clone with `copy: true`. */
   readonly model: tf.LayersModel
-  /** Every conv/dense layer (and every layer with a kernel LW does not learn), in forward order. */
+  /** Every layer with weights (nested ones by path), in forward order: learned, or skipped with why. */
   readonly layers: readonly LayerOutcome[]
   readonly config: LwConfig
   readonly backend: string
@@ -210,28 +225,36 @@ const cloneModel = async (model: tf.LayersModel): Promise<tf.LayersModel> => {
   return clone
 }
 
-/** Did the layer meet each target that is on? undefined when it did, else the misses, in words. */
+const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : String(x))
+
+/** The statistic a term reads. */
+const stat = (r: LayerResult, site: "output" | "activation", what: "Mean" | "Var") => r.final[`${site}${what}` as keyof LayerStats]
+
+/** Did the layer meet each target that is on (its resolved target)? undefined when it did, else the misses, in words. */
 const missed = (r: LayerResult, config: LwConfig): string | undefined => {
   const { threshold } = config.convergence
+  const t = r.target
   const misses: string[] = []
-  const stat = (site: "output" | "activation", what: "Mean" | "Var") => r.final[`${site}${what}` as keyof LayerStats]
-  if (config.meanAt !== "off" && !(r.finalLoss.meanLoss < threshold)) {
-    misses.push(`${config.meanAt} mean ${stat(config.meanAt, "Mean").toFixed(3)}, target ${config.meanTarget}`)
+  if (t.meanAt !== "off" && !(r.finalLoss.meanLoss < threshold)) {
+    misses.push(`${t.meanAt} mean ${fmt(stat(r, t.meanAt, "Mean"))}, target ${t.meanTarget}`)
   }
-  if (config.varianceAt !== "off" && !(r.finalLoss.varLoss < threshold)) {
-    misses.push(`${config.varianceAt} variance ${stat(config.varianceAt, "Var").toFixed(3)}, target ${config.varianceTarget}`)
+  if (t.varianceAt !== "off" && !(r.finalLoss.varLoss < threshold)) {
+    misses.push(`${t.varianceAt} variance ${fmt(stat(r, t.varianceAt, "Var"))}, target ${t.varianceTarget}`)
   }
-  return misses.length === 0 ? undefined : `${misses.join("; ")} (squared error above ${threshold})`
+  const infeasible = t.feasibility.status === "infeasible" ? [`out of reach: ${t.feasibility.reason}`] : []
+  if (misses.length === 0 && infeasible.length === 0) return undefined
+  return [...(misses.length === 0 ? [] : [`${misses.join("; ")} (loss above ${threshold})`]), ...infeasible].join("; ")
 }
 
 const outcomeOf = (layer: string, className: string, r: LayerResult, seconds: number, config: LwConfig): LayerOutcome => {
   const miss = missed(r, config)
-  const status: LayerStatus = r.diverged !== undefined ? "diverged" : miss === undefined ? "learned" : "unreachable"
+  const status: LayerStatus = r.diverged !== undefined ? "diverged" : r.target.reached && miss === undefined ? "learned" : "unreachable"
   return {
     layer,
     className,
     status,
     reason: r.diverged !== undefined ? `loss not finite at epoch ${r.diverged.epoch}; its weights were not written` : miss,
+    target: r.target,
     epochs: r.epochs,
     stop: r.stop,
     seconds,
@@ -242,49 +265,22 @@ const outcomeOf = (layer: string, className: string, r: LayerResult, seconds: nu
 }
 
 const skipped = (layer: string, className: string, reason: string): LayerOutcome => ({
-  layer, className, status: "skipped", reason, epochs: 0, stop: undefined, seconds: 0, final: undefined, finalLoss: undefined, curve: []
+  layer, className, status: "skipped", reason, target: undefined, epochs: 0, stop: undefined, seconds: 0, final: undefined, finalLoss: undefined, curve: []
 })
 
-/** One line per layer, what `log` receives. */
+/** One line per layer, what `log` receives: for a learned layer, each term's statistic beside its resolved target. */
 export const describeOutcome = (o: LayerOutcome): string => {
   const head = `lw: ${o.layer} (${o.className})`
   if (o.status === "skipped") return `${head} skipped: ${o.reason}`
   if (o.status === "diverged") return `${head} diverged: ${o.reason}`
   const f = o.final!
-  const stats = `output mean ${f.outputMean.toFixed(3)}, activation variance ${f.activationVar.toFixed(3)}`
+  const t = o.target!
+  const terms = [
+    ...(t.meanAt === "off" ? [] : [`${t.meanAt} mean ${fmt(f[`${t.meanAt}Mean`])} (target ${t.meanTarget})`]),
+    ...(t.varianceAt === "off" ? [] : [`${t.varianceAt} variance ${fmt(f[`${t.varianceAt}Var`])} (target ${t.varianceTarget}${t.auto ? ", auto" : ""})`])
+  ]
   const time = `${o.epochs} epochs (${o.stop}), ${o.seconds.toFixed(2)} s`
-  return o.status === "learned" ? `${head} learned: ${stats}; ${time}` : `${head} target not reached: ${o.reason}; ${time}`
-}
-
-/** Layers that hold a kernel but are not conv/dense layers LW learns (e.g. DepthwiseConv2D until it does). */
-const unlearnedKernels = (model: tf.LayersModel, learnable: ReadonlySet<string>): tf.layers.Layer[] =>
-  model.layers.filter((l) => !learnable.has(l.name) && l.weights.some((w) => /kernel$/.test(w.originalName)))
-
-/**
- * The layers to report, in forward order: the learnable ones (`learnable`, in their order; a nested model's are
- * named by path, `block/conv`, and listed where the nested model runs) and the top-level layers with a kernel LW
- * does not learn, where they run.
- */
-const reportOrder = (model: tf.LayersModel, learnable: readonly string[], kernels: readonly tf.layers.Layer[]) => {
-  const entries: Array<{ name: string; className: string; learnable: boolean }> = []
-  const left = new Set(learnable)
-  const classOf = (name: string) => {
-    const layer = model.layers.find((l) => l.name === name)
-    return layer?.getClassName() ?? name.split("/").reduce<tf.layers.Layer | undefined>(
-      (l, part) => (l === undefined ? model : (l as tf.LayersModel)).layers?.find((c) => c.name === part), undefined
-    )?.getClassName() ?? "?"
-  }
-  const take = (name: string) => {
-    left.delete(name)
-    entries.push({ name, className: classOf(name), learnable: true })
-  }
-  for (const layer of forwardOrder(model)) {
-    if (kernels.includes(layer)) entries.push({ name: layer.name, className: layer.getClassName(), learnable: false })
-    else if (left.has(layer.name)) take(layer.name)
-    else for (const name of learnable.filter((n) => n.startsWith(`${layer.name}/`) && left.has(n))) take(name)
-  }
-  for (const name of learnable.filter((n) => left.has(n))) take(name)
-  return entries
+  return o.status === "learned" ? `${head} learned: ${terms.join(", ")}; ${time}` : `${head} target not reached: ${o.reason}; ${time}`
 }
 
 /**
@@ -311,37 +307,42 @@ export const learnInit = async (model: tf.LayersModel, batch: Batch, options: Le
   const { x, owned } = toTensor(model, batch)
   try {
     const target = options.copy === true ? await cloneModel(model) : model
-    const all = learnableLayers(target)
-    const defaults = new Set(lwLayerNames(target))
-    for (const name of options.layers ?? []) {
-      if (!all.some((l) => l.name === name)) {
-        throw bad("layers", name, `names of conv/dense layers of "${target.name}": ${all.map((l) => l.name).join(", ")}`)
+    const view = openLwView(target)
+    try {
+      const flat = view.flat.model
+      const all = learnableLayersOf(flat).map((l) => l.name)
+      const defaults = new Set(lwLayerNames(flat))
+      for (const name of options.layers ?? []) {
+        if (!all.includes(name)) throw bad("layers", name, `names of conv/dense layers of "${target.name}": ${all.join(", ")}`)
       }
-    }
-    const chosen = new Set(options.layers ?? defaults)
-    const kernels = unlearnedKernels(target, new Set(all.map((l) => l.name)))
-    const total = all.length + kernels.length
-    const outcomes: LayerOutcome[] = []
-    let diverged: LearnInitReport["diverged"]
-    const emit = (o: LayerOutcome) => {
-      outcomes.push(o)
-      options.log?.(describeOutcome(o))
-      options.onLayer?.({ layer: o.layer, index: outcomes.length - 1, total, status: o.status, epochs: o.epochs, stop: o.stop, seconds: o.seconds })
-    }
-    const probe = layerProbe(target)
-    for (const { name, className, learnable } of reportOrder(target, all.map((l) => l.name), kernels)) {
-      if (!learnable) emit(skipped(name, className, `LW does not learn ${className} layers; it keeps its initial weights`))
-      else if (diverged !== undefined) emit(skipped(name, className, `LW stopped at "${diverged.layer}", which diverged`))
-      else if (!chosen.has(name)) {
-        emit(skipped(name, className, defaults.has(name) ? "not in options.layers" : "the classifier (last conv/dense layer) keeps its initial weights"))
-      } else {
-        const t0 = performance.now()
-        const result = learnOneLayer(target, name, x, config, options.seed ?? 0, probe)
-        if (result.diverged !== undefined) diverged = { layer: name, epoch: result.diverged.epoch }
-        emit(outcomeOf(name, className, result, (performance.now() - t0) / 1000, config))
+      const chosen = new Set(options.layers ?? defaults)
+      const why = new Map(lwSkipped(flat).map((s) => [s.layer, s.reason]))
+      const order = forwardOrder(flat).filter((l) => l.weights.length > 0)
+      const outcomes: LayerOutcome[] = []
+      let diverged: LearnInitReport["diverged"]
+      const emit = (o: LayerOutcome) => {
+        outcomes.push(o)
+        const warning = o.target === undefined ? undefined : targetWarning(o.layer, o.target)
+        if (warning !== undefined) options.log?.(warning)
+        options.log?.(describeOutcome(o))
+        options.onLayer?.({ layer: o.layer, index: outcomes.length - 1, total: order.length, status: o.status, epochs: o.epochs, stop: o.stop, seconds: o.seconds })
       }
+      for (const layer of order) {
+        const [name, className] = [layer.name, layer.getClassName()]
+        if (!all.includes(name)) emit(skipped(name, className, why.get(name)!))
+        else if (diverged !== undefined) emit(skipped(name, className, `LW stopped at "${diverged.layer}", which diverged`))
+        else if (!chosen.has(name)) emit(skipped(name, className, defaults.has(name) ? "not in options.layers" : why.get(name)!))
+        else {
+          const t0 = performance.now()
+          const result = learnOneLayer(target, name, x, config, options.seed ?? 0, view)
+          if (result.diverged !== undefined) diverged = { layer: name, epoch: result.diverged.epoch }
+          emit(outcomeOf(name, className, result, (performance.now() - t0) / 1000, config))
+        }
+      }
+      return { model: target, layers: outcomes, config, backend: tf.getBackend(), seconds: (performance.now() - started) / 1000, diverged }
+    } finally {
+      view.flat.dispose()
     }
-    return { model: target, layers: outcomes, config, backend: tf.getBackend(), seconds: (performance.now() - started) / 1000, diverged }
   } finally {
     if (owned) x.dispose()
   }

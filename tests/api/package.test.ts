@@ -26,9 +26,10 @@ const checkOutput = (lines: string[]) => {
   expect(lines[0]).toMatch(/^backend: wasm /)
   const layers = lines.filter((l) => l.startsWith("lw: "))
   expect(layers.map((l) => l.split(" ")[1])).toEqual(["stem", "dw", "pw", "hidden", "logits"])
-  expect(layers[0]).toMatch(/^lw: stem \(Conv2D\) learned: output mean -?0\.0[0-3]\d, activation variance (0\.9[7-9]|1\.0[0-3])\d; /)
-  expect(layers[1]).toMatch(/^lw: dw \(DepthwiseConv2D\) (learned|target not reached|skipped: LW does not learn DepthwiseConv2D)/)
-  expect(layers[4]).toBe("lw: logits (Dense) skipped: the classifier (last conv/dense layer) keeps its initial weights")
+  expect(layers[0]).toMatch(/^lw: stem \(Conv2D\) learned: output mean -?0\.0[0-3]\d \(target 0\), activation variance (0\.9[7-9]|1\.0[0-3])\d \(target 1, auto\); /)
+  // Learned (not skipped); on this batch it stops on a false plateau just short of the mean target (docs/lw-api.md).
+  expect(layers[1]).toMatch(/^lw: dw \(DepthwiseConv2D\) (learned|target not reached): output mean -?0\.0\d\d\b/)
+  expect(layers[4]).toBe("lw: logits (Dense) skipped: the classifier (last layer with a kernel): keeps its initial weights, by design")
   expect(lines.at(-1)).toMatch(/^wasm: \d+ layers learned in [\d.]+ s$/)
 }
 
