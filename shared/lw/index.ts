@@ -1,5 +1,21 @@
 /** LW — learned per-layer initialization: config and presets, one layer's learning, the greedy walk over a model. */
-export { defaultLwConfig, lrAtEpoch, lwPresets, type Convergence, type LwConfig, type LwPresetName, type Site, type TermSite } from "./config.ts"
+export {
+  autoVarianceTarget,
+  defaultLwConfig,
+  lrAtEpoch,
+  lwPresets,
+  resolveLwConfig,
+  targetFeasibility,
+  targetWarning,
+  type Convergence,
+  type LayerTarget,
+  type LwConfig,
+  type LwPresetName,
+  type ResolvedLwConfig,
+  type Site,
+  type TargetFeasibility,
+  type TermSite
+} from "./config.ts"
 export { lwLoss, layerStatsOf, moments, type LayerStats, type LossParts, type Moments, type Sites } from "./stats.ts"
 export {
   learnLayer,

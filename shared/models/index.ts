@@ -4,20 +4,26 @@ export { createResNet18, type ResNet18Config } from "./resnet.ts"
 export { createMLP, type MlpConfig } from "./mlp.ts"
 export { createCnn4, type Cnn4Config } from "./cnn4.ts"
 export { NegInfPadding2D } from "./layers.ts"
-export { UnknownLayer, WeightMismatch } from "./errors.ts"
-export { activationPath, feeders, findLayer, forwardOrder, initContexts, learnableKind, type LayerKind } from "./graph.ts"
+export { LayerNotRebuildable, NestedModel, SharedLayer, UnknownLayer, WeightMismatch } from "./errors.ts"
+export { activationPath, feeders, findLayer, forwardOrder, initContexts, isContainer, leafLayers, learnableKind, type LayerKind } from "./graph.ts"
+export { flatten, isFlat, type FlatModel } from "./flatten.ts"
+export { kindSpecs, type KindSpec } from "./kinds.ts"
 export { forwardTo, layerProbe, type LayerForward } from "./forward.ts"
 export {
   applyInit,
   applyLsuv,
+  drawKernels,
   getLayerWeights,
   learnableLayers,
   loadWeights,
   scaleKernel,
   serializeWeights,
   setLayerWeights,
+  withFlat,
+  writeThrough,
   type ApplyInitOptions,
   type ApplyLsuvOptions,
+  type KernelInfo,
   type LearnableLayer,
   type NamedWeight
 } from "./weights.ts"

@@ -1,7 +1,7 @@
 /** learnInit (shared/lw/api.ts), the public entry point: options, copies, the report, errors, every backend. */
 import { beforeAll, describe, expect, test } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
-import { BadConfig, defaultLwConfig, learnInit, ModelNotCopyable, type LayerProgress } from "lwi"
+import { BadConfig, defaultLwConfig, layerStats, learnInit, lwLayerNames, ModelNotCopyable, resolveLwConfig, SharedLayer, type LayerProgress } from "lwi"
 import { blobBatch } from "../lw/fixtures.ts"
 import { requiring } from "../requirements.ts"
 
@@ -109,6 +109,96 @@ describe("learnInit on a model lwi did not define", () => {
   })
 })
 
+/** stem → a Sequential sub-model (conv → BN → ReLU) used as a layer → pool → dense. */
+const nestedModel = () => {
+  const block = tf.sequential({
+    name: "block",
+    layers: [
+      tf.layers.conv2d({ inputShape: [8, 8, 4], name: "conv", filters: 4, kernelSize: 3, padding: "same" }),
+      tf.layers.batchNormalization({ name: "bn" }),
+      tf.layers.reLU({ name: "relu" })
+    ]
+  })
+  const input = tf.input({ shape: [8, 8, 2] })
+  const stem = tf.layers.conv2d({ name: "stem", filters: 4, kernelSize: 3, padding: "same", activation: "relu" }).apply(input)
+  const pooled = tf.layers.globalAveragePooling2d({ name: "pool" }).apply(block.apply(stem))
+  return tf.model({ inputs: input, outputs: tf.layers.dense({ name: "out", units: 3 }).apply(pooled) as tf.SymbolicTensor, name: "nested" })
+}
+
+/** Dense 6 → 16 sigmoid → 16 sigmoid → 2. */
+const sigmoidModel = () =>
+  tf.sequential({
+    name: "sig",
+    layers: [
+      tf.layers.dense({ inputShape: [6], name: "h1", units: 16, activation: "sigmoid" }),
+      tf.layers.dense({ name: "h2", units: 16, activation: "sigmoid" }),
+      tf.layers.dense({ name: "out", units: 2 })
+    ]
+  })
+
+describe("learnInit on nested models and bounded activations", () => {
+  test("a nested model's layers are learned by path, written into the model itself; its BN is reported skipped", async () => {
+    const model = nestedModel()
+    const inner = (model.getLayer("block") as tf.LayersModel).getLayer("conv")
+    const before = Array.from(inner.getWeights()[0]!.dataSync())
+    const batch = tf.tidy(() => blobBatch(16, 8, 8, 2, 11))
+    const tensors = tf.memory().numTensors
+    const lines: string[] = []
+    const report = await learnInit(model, batch, { seed: 3, log: (l) => lines.push(l) })
+    expect(tf.memory().numTensors).toBe(tensors)
+    expect(report.layers.map((l) => [l.layer, l.className, l.status])).toEqual([
+      ["stem", "Conv2D", "learned"],
+      ["block/conv", "Conv2D", "learned"],
+      ["block/bn", "BatchNormalization", "skipped"],
+      ["out", "Dense", "skipped"]
+    ])
+    expect(report.layers[2]!.reason).toContain("no kernel LW learns")
+    expect(lines.map((l) => l.split(" ")[1])).toEqual(["stem", "block/conv", "block/bn", "out"])
+    // The nested model's own layer holds the learned weights: the real forward pass gives the targets.
+    expect(Array.from(inner.getWeights()[0]!.dataSync())).not.toEqual(before)
+    const conv = layerStats(model, batch).find((l) => l.name === "block/conv")!
+    expect(Math.abs(conv.outputMean)).toBeLessThan(0.032)
+    expect(Math.abs(conv.activationVar - 1)).toBeLessThan(0.032)
+    expect(lwLayerNames(model)).toEqual(["stem", "block/conv"])
+    // A nested layer can be named in options.layers by its path.
+    const only = await learnInit(nestedModel(), batch, { layers: ["block/conv"], epochs: 5 })
+    expect(only.layers.filter((l) => l.status !== "skipped").map((l) => l.layer)).toEqual(["block/conv"])
+    batch.dispose()
+    model.dispose()
+  })
+
+  test('sigmoid layers get the "auto" target (0.0434), printed resolved; the literal 1 is unreachable, warned and reported', async () => {
+    const x = tf.randomNormal([64, 6], 0, 1, "float32", 5)
+    const lines: string[] = []
+    const auto = await learnInit(sigmoidModel(), x, { seed: 1, log: (l) => lines.push(l) })
+    for (const l of auto.layers.slice(0, 2)) {
+      expect(l).toMatchObject({ status: "learned", target: { activation: "sigmoid", auto: true, varianceAt: "activation", varianceTarget: 0.0434, reached: true } })
+      expect(Math.abs(l.final!.activationVar / 0.0434 - 1)).toBeLessThan(0.05)
+    }
+    expect(auto.layers[0]!.target!.varianceTarget).toBe(resolveLwConfig(defaultLwConfig, "sigmoid").config.varianceTarget)
+    expect(lines[0]).toMatch(/^lw: h1 \(Dense\) learned: output mean -?0\.0\d\d \(target 0\), activation variance 0\.04\d \(target 0\.0434, auto\)/)
+    const warned: string[] = []
+    const literal = await learnInit(sigmoidModel(), x, { seed: 1, varianceTarget: 1, epochs: 20, log: (l) => warned.push(l) })
+    expect(literal.layers[0]).toMatchObject({ status: "unreachable", target: { auto: false, varianceTarget: 1, feasibility: { status: "infeasible" }, reached: false } })
+    expect(literal.layers[0]!.reason).toContain("activation variance 1 is unreachable for sigmoid")
+    expect(warned[0]).toStartWith('LW "h1": activation variance 1 is unreachable for sigmoid')
+    expect(warned[1]).toStartWith("lw: h1 (Dense) target not reached: activation variance 0.")
+    x.dispose()
+  })
+
+  test("a layer applied twice (shared weights) is refused with SharedLayer naming it", async () => {
+    const twice = tf.layers.dense({ name: "twice", units: 6, activation: "relu" })
+    const input = tf.input({ shape: [6] })
+    const h = twice.apply(twice.apply(input)) as tf.SymbolicTensor
+    const model = tf.model({ inputs: input, outputs: tf.layers.dense({ name: "out", units: 2 }).apply(h) as tf.SymbolicTensor })
+    const x = tf.randomNormal([8, 6], 0, 1, "float32", 2)
+    const error = await learnInit(model, x).then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(SharedLayer)
+    expect((error as SharedLayer).layer).toBe("twice")
+    x.dispose()
+  })
+})
+
 describe("learnInit refuses bad input with a BadConfig naming the option", () => {
   const batch = () => tf.tidy(() => blobBatch(4, 8, 8, 2, 6))
   const rejects = async (options: object, field: string, expected: string | RegExp, b: unknown = undefined) => {
@@ -123,6 +213,7 @@ describe("learnInit refuses bad input with a BadConfig naming the option", () =>
     await rejects({ lr: -1 }, "lr", "positive")
     await rejects({ epochs: 2.5 }, "epochs", "integer")
     await rejects({ momentum: 1 }, "momentum", "less than 1")
+    await rejects({ varianceTarget: "half" }, "varianceTarget", /"auto"/)
   })
   test("a misspelt option names the options there are", async () => {
     await rejects({ epoch: 10 }, "epoch", /no such option; learnInit takes .*epochs/)
