@@ -67,9 +67,8 @@ export const mcDropoutCurve = (
   const chunks: { readonly x: tf.Tensor; readonly start: number }[] = []
   try {
     for (let start = 0; start < data.n; start += o.batchSize) {
-      const b = gatherBatch(data, Array.from({ length: Math.min(o.batchSize, data.n - start) }, (_, k) => start + k))
-      b.y.dispose()
-      chunks.push({ x: b.x, start })
+      const idx = Array.from({ length: Math.min(o.batchSize, data.n - start) }, (_, k) => start + k)
+      chunks.push({ x: tf.tidy(() => gatherBatch(data, idx).x), start })
     }
     /** Every sample's class probabilities from one pass, added into `into`. */
     const pass = (training: boolean, into: Float64Array) => {
