@@ -11,6 +11,7 @@ import { Schema } from "effect"
 import { type ResultsSchema, resultsSchema } from "../../shared/engine/results.ts"
 import { LayerStatsSchema } from "../../steps/learn-layer-init.ts"
 import { decisionGrid } from "../../steps/decision-grid.ts"
+import { DepthLayer, FitLayer } from "../../steps/depth-stats.ts"
 import { EpochRecord, InitialRecord, LayerSample } from "../../steps/train.ts"
 
 const Num = Schema.Finite
@@ -206,6 +207,62 @@ export const dropoutEnsembleResults = resultsSchema(
   "an MNIST MLP with dropout 0.5 vs none; Monte-Carlo dropout ensembles vs the weight-scaled net (pipelines/dropout-ensemble.ts)"
 )
 
+/** A statistic across depth in one word, with the numbers behind it (shared/init/depth-stats.ts depthTrend). */
+const DepthTrendRecord = Schema.Struct({
+  trend: Schema.Literals(["holds", "shrinks", "grows", "underflows", "overflows"]),
+  first: Schema.NullOr(Num).annotate({ description: "layer 1's value" }),
+  last: Schema.NullOr(Num).annotate({ description: "the last hidden layer's value" }),
+  ratio: Schema.NullOr(Num).annotate({ description: "last / first" }),
+  perLayer: Schema.NullOr(Num).annotate({ description: "(last / first)^(1/(L−1)): the geometric factor per layer" }),
+  perLayerDeeperHalf: Schema.NullOr(Num).annotate({ description: "the same over the deeper half of the layers" }),
+  brokeAt: Schema.NullOr(Schema.Int).annotate({ description: "the first layer (1-based) whose value is 0 or NaN/Inf" })
+}).annotate({ identifier: "DepthTrend" })
+
+export const deepStatsResults = resultsSchema(
+  "deep-stats",
+  {
+    setup: Schema.Struct({
+      depth: Schema.Int,
+      width: Schema.Int,
+      batch: Schema.Int.annotate({ description: "N(0, 1) samples measured" }),
+      fitBatch: Schema.Int.annotate({ description: "N(0, 1) samples LSUV and LW fit on" }),
+      classes: Schema.Int.annotate({ description: "readout units and random-label classes" }),
+      loss: Schema.Literals(["cross-entropy", "sum"])
+    }),
+    cells: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        activation: Schema.Literals(["relu", "tanh", "linear", "sigmoid"]),
+        init: Schema.String.annotate({ description: "the --inits name" }),
+        label: Schema.String,
+        layers: Schema.Array(DepthLayer.annotate({ identifier: "DepthLayer" })).annotate({
+          description: "per hidden layer: activation mean/variance, and mean/variance of the loss gradient w.r.t. the activation; null when NaN/Inf"
+        }),
+        loss: Schema.NullOr(Num),
+        fit: Schema.Array(FitLayer.annotate({ identifier: "FitLayer" })).annotate({ description: "LSUV's or LW's outcome per layer (empty for a draw)" }),
+        initSeconds: Seconds,
+        measureSeconds: Seconds,
+        meanField: Schema.NullOr(
+          Schema.Array(Schema.Struct({ layer: Schema.Int, forwardVar: Num, gradSecondMoment: Schema.NullOr(Num) }))
+        ).annotate({ description: "the mean-field prediction per layer (data-free draws only); E[g²] anchored at the last layer's measurement" }),
+        forward: DepthTrendRecord.annotate({ description: "the activation variance across depth" }),
+        backward: DepthTrendRecord.annotate({ description: "the gradient variance across depth (layer 1 first)" })
+      })
+    ),
+    expectations: Schema.Array(
+      Schema.Struct({
+        activation: Schema.String,
+        init: Schema.String,
+        expected: Schema.Literals(["holds", "shrinks"]),
+        measured: Schema.String,
+        shown: Schema.Boolean,
+        why: Schema.String
+      })
+    ).annotate({ description: "the known forward behaviours (Xavier + ReLU shrinks, Kaiming + ReLU holds, Xavier + tanh holds), checked" })
+  },
+  "a deep MLP at initialization: per-layer activation and gradient statistics, init × activation (pipelines/deep-stats.ts)"
+)
+
 /** Every pipeline's results.json schema, by pipeline name. */
 export const pipelineResults = {
   demo: demoResults,
@@ -214,6 +271,7 @@ export const pipelineResults = {
   "lenet-ablation": lenetAblationResults,
   "lenet-init-grid": lenetInitGridResults,
   "resnet-nobn": resnetNobnResults,
+  "deep-stats": deepStatsResults,
   "dropout-ensemble": dropoutEnsembleResults
 } as const satisfies Record<string, ResultsSchema>
 
