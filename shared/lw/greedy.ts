@@ -113,6 +113,7 @@ const learnOn = (view: LwView, layerName: string, batch: tf.Tensor, config: LwCo
       inputs: problem.inputs,
       config,
       activation: problem.activation,
+      channelAxes: problem.channelAxes,
       seed: layerSeed,
       ...(initial === undefined ? {} : { initial })
     })

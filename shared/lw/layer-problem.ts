@@ -33,6 +33,7 @@ import type { LwConfig } from "./config.ts"
 import { UnsupportedLayer } from "./errors.ts"
 import type { LayerFn, LayerWeights } from "./learn-layer.ts"
 import { linearOp, type LinearOp } from "./linear-ops.ts"
+import type { ChannelAxes } from "./stats.ts"
 
 export type Probe = (layerName: string, x: tf.Tensor) => LayerForward
 
@@ -53,6 +54,12 @@ export interface LayerProblem {
   readonly hasActivation: boolean
   /** The activation that follows as shared/init `activationKindOf` names it ("linear": none). */
   readonly activation: ActivationKind | undefined
+  /**
+   * Where the channels are in the output and in the activation, for scope "channel": the op's (axis 1 for a
+   * channelsFirst conv's output); an activation site of another rank than the output (pooled, flattened) has them
+   * last.
+   */
+  readonly channelAxes: ChannelAxes
   /** How the residual add is treated: no add, the forward's partner, or left out (pending, "zero"). */
   readonly partner: "none" | "forward" | "omitted"
   /**
@@ -184,6 +191,10 @@ export const layerProblem = (
     })
   }
 
+  const rank = (l: Layer) => (l.output as tf.SymbolicTensor).shape.length
+  const site = fused !== undefined ? layer : (path.activation ?? path.between.at(-1) ?? layer)
+  const channelAxes: ChannelAxes = { output: op.channelAxis, activation: rank(site) === rank(layer) ? op.channelAxis : -1 }
+
   const drawnAs = kernels.map((k) => spec.drawShape(k.name.slice(layerName.length + 1), k.shape))
   const ownDraw = packed || drawnAs.some((d, i) => d.join() !== kernels[i]!.shape.join())
   const info = { name: layerName, context: { role: "plain" as const }, kernels: kernels.map((k, i) => ({ suffix: k.name.slice(layerName.length + 1), shape: k.shape, drawShape: drawnAs[i]! })) }
@@ -196,6 +207,7 @@ export const layerProblem = (
     current,
     hasActivation: fused !== undefined || path.activation !== undefined,
     activation: activationKindOf(fused !== undefined ? layer : path.activation),
+    channelAxes,
     partner,
     initial: (init, seed) =>
       ownDraw

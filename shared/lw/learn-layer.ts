@@ -25,7 +25,7 @@ import { initialize } from "../init/initializers.ts"
 import { makeOptimizer } from "../train/optim.ts"
 import type { ActivationKind } from "../init/activations.ts"
 import { lrAtEpoch, resolveLwConfig, type LayerTarget, type LwConfig, type ResolvedLwConfig } from "./config.ts"
-import { layerStatsOf, lwLoss, type LayerStats, type Sites } from "./stats.ts"
+import { channelsLast, layerStatsOf, lwLoss, type ChannelAxes, type LayerStats, type Sites } from "./stats.ts"
 
 export interface WeightArray {
   readonly shape: readonly number[]
@@ -55,6 +55,8 @@ export interface LearnLayerArgs {
    * then the ReLU family's, and feasibility is "unknown").
    */
   readonly activation?: ActivationKind
+  /** The channels' axis at each site, for scope "channel" (default: the last axis at both). */
+  readonly channelAxes?: ChannelAxes
   /** Seeds the kernel's starting draw. */
   readonly seed: number
   /** Start from these weights instead of a fresh draw. */
@@ -126,6 +128,7 @@ const read = (v: tf.Variable): WeightArray => ({ shape: [...v.shape], data: Floa
 
 export const learnLayer = (args: LearnLayerArgs): LayerResult => {
   const { inputs, forward } = args
+  const axes = args.channelAxes ?? channelsLast
   const { config, target } = resolveLwConfig(args.config, args.activation)
   const kernelData = args.initial?.kernel.data ?? initialize(config.init, args.kernelShape, args.seed)
   // tidy: the initial tensors go, the variables (never tracked by tidy) stay.
@@ -158,7 +161,7 @@ export const learnLayer = (args: LearnLayerArgs): LayerResult => {
           const xs = steps.length === 1 ? inputs : inputs.map((t) => sliceBatch(t, start, size))
           let parts: tf.Tensor | undefined
           const { grads } = tf.variableGrads(() => {
-            const l = lwLoss(forward(xs, kernel, bias), config)
+            const l = lwLoss(forward(xs, kernel, bias), config, axes)
             parts = tf.keep(tf.stack([l.meanLoss, l.varLoss, l.loss]))
             return l.loss
           }, vars)
@@ -190,7 +193,7 @@ export const learnLayer = (args: LearnLayerArgs): LayerResult => {
         }
       }
     }
-    const { final, finalLoss } = evaluate(forward, inputs, kernel, bias, config)
+    const { final, finalLoss } = evaluate(forward, inputs, kernel, bias, config, axes)
     if (diverged === undefined && !finite([...Object.values(final), finalLoss.loss])) {
       diverged = { epoch: curve.length, ...finalLoss }
       reason = "diverged"
@@ -223,13 +226,14 @@ const evaluate = (
   inputs: readonly tf.Tensor[],
   kernel: tf.Tensor,
   bias: tf.Tensor | undefined,
-  config: ResolvedLwConfig
+  config: ResolvedLwConfig,
+  axes: ChannelAxes
 ): { final: LayerStats; finalLoss: LayerResult["finalLoss"] } => {
   const sites = tf.tidy(() => forward(inputs, kernel, bias))
   try {
     const final = layerStatsOf(sites, config.unbiasedVariance)
     const parts = tf.tidy(() => {
-      const l = lwLoss(sites, config)
+      const l = lwLoss(sites, config, axes)
       return tf.stack([l.meanLoss, l.varLoss, l.loss])
     })
     const [meanLoss, varLoss, loss] = parts.dataSync()

@@ -31,6 +31,8 @@ export interface LinearOp {
   readonly kernelShape: readonly number[]
   readonly prepare: (x: tf.Tensor) => tf.Tensor
   readonly apply: (prepared: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined) => tf.Tensor
+  /** The axis of `apply`'s output that holds the channels (units): 1 for channelsFirst output, -1 otherwise. */
+  readonly channelAxis: number
 }
 
 /** Above this many elements (128 MB of float32) a conv's im2col matrix is not built: the tfjs op every step. */
@@ -132,7 +134,7 @@ export const linearOp = (layer: Layer, input: tf.Tensor, kernelShapes: ReadonlyA
   const config = layer.getConfig()
   const unsupported = (problem: string) => new UnsupportedLayer({ layer: layer.name, className: cls, problem })
   const [kernelShape] = kernelShapes as [readonly number[]]
-  if (cls === "Dense") return { kernelShape, prepare: (x) => x.clone(), apply: (x, kernel, bias) => withBias(dotLast(x, kernel), bias) }
+  if (cls === "Dense") return { kernelShape, channelAxis: -1, prepare: (x) => x.clone(), apply: (x, kernel, bias) => withBias(dotLast(x, kernel), bias) }
   const r = convRank[cls]
   if (r === undefined) throw unsupported("not a linear layer kind LW learns (shared/models/kinds.ts)")
 
@@ -150,6 +152,7 @@ export const linearOp = (layer: Layer, input: tf.Tensor, kernelShapes: ReadonlyA
   if (first && cls === "SeparableConv2D") throw unsupported("channelsFirst (tfjs itself cannot run it)")
   const inFirst = first
   const outFirst = first && cls !== "Conv1D" // tfjs's Conv1D returns channels-last output for channelsFirst input
+  const channelAxis = outFirst ? 1 : -1
   const last = (x: tf.Tensor) => (inFirst ? toLast(x, r) : x.clone())
   const finish = (y: tf.Tensor) => (outFirst ? toFirst(y, r) : y)
   const lastShape = inFirst ? [input.shape[0]!, ...input.shape.slice(2), input.shape[1]!] : input.shape
@@ -166,10 +169,11 @@ export const linearOp = (layer: Layer, input: tf.Tensor, kernelShapes: ReadonlyA
     return im2col
       ? {
           kernelShape,
+          channelAxis,
           prepare: (x) => (inFirst ? tf.tidy(() => patches(toLast(x, r), g)) : patches(x, g)),
           apply: (p, kernel, bias) => finish(withBias(dotLast(p, kernel), bias))
         }
-      : { kernelShape, prepare: last, apply: (x, kernel, bias) => finish(withBias(convOp(x, kernel), bias)) }
+      : { kernelShape, channelAxis, prepare: last, apply: (x, kernel, bias) => finish(withBias(convOp(x, kernel), bias)) }
   }
 
   if (cls === "DepthwiseConv2D" || cls === "SeparableConv2D") {
@@ -187,9 +191,10 @@ export const linearOp = (layer: Layer, input: tf.Tensor, kernelShapes: ReadonlyA
       tf.tidy(() => tf.transpose(tf.reshape(patches(inFirst ? toLast(x, r) : x, g), [m, taps, c]), [2, 0, 1]))
     if (pwShape === undefined) {
       return im2col
-        ? { kernelShape, prepare, apply: (p, kernel, bias) => finish(withBias(depthwise(p, kernel), bias)) }
+        ? { kernelShape, channelAxis, prepare, apply: (p, kernel, bias) => finish(withBias(depthwise(p, kernel), bias)) }
         : {
             kernelShape,
+            channelAxis,
             prepare: last,
             apply: (x, kernel, bias) =>
               finish(withBias(tf.depthwiseConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, g.strides as [number, number], padding), bias))
@@ -201,6 +206,7 @@ export const linearOp = (layer: Layer, input: tf.Tensor, kernelShapes: ReadonlyA
     return im2col
       ? {
           kernelShape: packedShape,
+          channelAxis,
           prepare,
           apply: (p, kernel, bias) => {
             const [dw, pw] = split(kernel)
@@ -209,6 +215,7 @@ export const linearOp = (layer: Layer, input: tf.Tensor, kernelShapes: ReadonlyA
         }
       : {
           kernelShape: packedShape,
+          channelAxis,
           prepare: last,
           apply: (x, kernel, bias) => {
             const [dw, pw] = split(kernel)
@@ -233,6 +240,7 @@ export const linearOp = (layer: Layer, input: tf.Tensor, kernelShapes: ReadonlyA
   if (bigPatches) throw unsupported(`its patch matrix would exceed ${maxPatchElements} elements: learn it on a smaller batch`)
   return {
     kernelShape,
+    channelAxis,
     prepare: (x) => tf.tidy(() => patches(dilateAndPad(inFirst ? toLast(x, r) : x, g.strides, pads), unit)),
     apply: (p, kernel, bias) => finish(withBias(dotLast(p, flipped(kernel)), bias))
   }

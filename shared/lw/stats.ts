@@ -12,18 +12,29 @@ export interface Moments {
 }
 
 /**
- * Mean and variance of `t`: over every element ("tensor"), or per channel (last axis) over the others
- * ("channel"). `unbiased` divides the summed squares by N − 1.
+ * Mean and variance of `t`: over every element ("tensor"), or per channel over the other axes ("channel"), the
+ * channels on `channelAxis` (negative: from the end; -1, the last axis, is channels-last). `unbiased` divides the
+ * summed squares by N − 1.
  */
-export const moments = (t: tf.Tensor, scope: LwConfig["scope"], unbiased: boolean): Moments =>
+export const moments = (t: tf.Tensor, scope: LwConfig["scope"], unbiased: boolean, channelAxis = -1): Moments =>
   tf.tidy(() => {
-    const axes = scope === "tensor" ? t.shape.map((_, i) => i) : t.shape.slice(0, -1).map((_, i) => i)
+    const channel = channelAxis < 0 ? t.rank + channelAxis : channelAxis
+    const axes = t.shape.map((_, i) => i).filter((i) => scope === "tensor" || i !== channel)
     const n = axes.reduce((acc, a) => acc * t.shape[a]!, 1)
-    const mean = tf.mean(t, axes)
-    const squares = tf.sum(tf.square(tf.sub(t, scope === "tensor" ? mean : mean.reshape([...axes.map(() => 1), -1]))), axes)
+    const mean = tf.mean(t, axes, scope === "channel")
+    const squares = tf.sum(tf.square(tf.sub(t, mean)), axes)
     const variance = tf.div(squares, unbiased ? Math.max(1, n - 1) : n)
-    return { mean, variance }
+    return { mean: scope === "tensor" ? mean : tf.reshape(mean, variance.shape), variance }
   })
+
+/** Where each site's channels are (for scope "channel"): an axis of the layer output and of its activation. */
+export interface ChannelAxes {
+  readonly output: number
+  readonly activation: number
+}
+
+/** Channels-last at both sites. */
+export const channelsLast: ChannelAxes = { output: -1, activation: -1 }
 
 export interface LossParts {
   /** Scalars; an "off" term is 0. */
@@ -44,14 +55,15 @@ export type Sites = {
  * that: no division), and for the small targets of bounded activations (sigmoid 0.043) a loss on the same scale,
  * so the convergence threshold means the same 3 % and the gradient is not t² times weaker (with the absolute error a
  * sigmoid layer "met" 0.043 within ±0.032 at its draw: docs/bounded-targets.md). The config's variance target is a
- * number: "auto" is resolved per layer first (config.ts `resolveLwConfig`).
+ * number: "auto" is resolved per layer first (config.ts `resolveLwConfig`). `channelAxes`: where scope "channel"
+ * finds each site's channels (a channelsFirst conv: axis 1; layer-problem.ts knows).
  */
-export const lwLoss = (sites: Sites, config: ResolvedLwConfig): LossParts =>
+export const lwLoss = (sites: Sites, config: ResolvedLwConfig, channelAxes: ChannelAxes = channelsLast): LossParts =>
   tf.tidy(() => {
     const term = (at: Site | "off", pick: (m: Moments) => tf.Tensor, target: number): tf.Scalar =>
       at === "off"
         ? tf.scalar(0)
-        : (tf.mean(tf.square(tf.sub(pick(moments(sites[at], config.scope, config.unbiasedVariance)), target))) as tf.Scalar)
+        : (tf.mean(tf.square(tf.sub(pick(moments(sites[at], config.scope, config.unbiasedVariance, channelAxes[at])), target))) as tf.Scalar)
     const meanLoss = term(config.meanAt, (m) => m.mean, config.meanTarget)
     const t = config.varianceTarget
     const absolute = term(config.varianceAt, (m) => m.variance, t)
