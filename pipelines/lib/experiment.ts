@@ -131,6 +131,8 @@ export const prepareData = (plan: DataPlan) =>
 
 /** learn-layer-init's per-epoch curve (meanLoss, varLoss, loss, lr), as it outputs it. */
 type LwCurve = (typeof learnLayerInit.output.Type)["curve"]
+/** learn-layer-init's record of the layer's target (steps/learn-layer-init.ts LayerTargetSchema). */
+type LwTarget = (typeof learnLayerInit.output.Type)["target"]
 
 /** The layers LW learns for a model: every conv/dense layer but the classifier, in forward order. */
 export const lwLayersOf = (model: ModelSpec): string[] => withPlaceholderWeights(() => withModel(model, lwLayerNames))
@@ -153,6 +155,8 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
           onBatch: typeof LayerStatsSchema.Type
           /** Per LW epoch: the mean and variance terms, the loss, the learning rate. */
           curve: LwCurve
+          /** What the layer aimed at (its resolved variance target), whether it can be reached and whether it was. */
+          target: LwTarget
         }>
       },
       (acc, layer) =>
@@ -162,7 +166,7 @@ export const learnedInit = (model: ModelSpec, data: ExperimentData, config: LwCo
             state: r.state,
             layers: [
               ...acc.layers,
-              { layer, epochs: r.epochs, stop: r.stop, diverged: r.diverged !== null, seconds: r.seconds ?? null, onBatch: r.final, curve: r.curve }
+              { layer, epochs: r.epochs, stop: r.stop, diverged: r.diverged !== null, seconds: r.seconds ?? null, onBatch: r.final, curve: r.curve, target: r.target }
             ]
           })
         )

@@ -36,7 +36,15 @@ export const lwFlags = (d: { quickMaxEpochs: number; lwBatch?: number; quickLwBa
     lwMomentum: { kind: "number", default: 0.9, check: "number >= 0", doc: "LW SGD momentum (the thesis: 0)" },
     lwOptimizer: { kind: "enum", values: ["sgd", "adam"], default: "sgd", doc: "LW optimizer (the thesis: sgd)" },
     // kaiming: Kaiming-normal, fan-in scaled; thesis: N(0, 0.1²), whose gain grows with fan-in (shared/lw/config.ts).
-    lwStart: { kind: "enum", values: ["kaiming", "thesis"], default: "kaiming", doc: "LW starting draw (the thesis: N(0, 0.1²))" }
+    lwStart: { kind: "enum", values: ["kaiming", "thesis"], default: "kaiming", doc: "LW starting draw (the thesis: N(0, 0.1²))" },
+    // auto: 1 where the activation reaches it (ReLU family), a measured feasible target for bounded ones
+    // (shared/lw/config.ts autoVarianceTarget, docs/bounded-targets.md); 1 everywhere is the thesis as written.
+    lwVarianceTarget: {
+      kind: "string",
+      default: "auto",
+      check: "/^(auto|[0-9]*\\.?[0-9]+)$/",
+      doc: "LW variance target: auto (per activation) or a number (the thesis: 1)"
+    }
   }) as const satisfies FlagDefs
 
 export const trainConfigFrom = (c: { epochs: number; lr: number; batch: number; seed: number }): TrainConfig => ({
@@ -50,7 +58,7 @@ export const trainConfigFrom = (c: { epochs: number; lr: number; batch: number; 
 
 export const lwConfigFrom = (
   preset: LwConfig,
-  c: { lwMaxEpochs: number; lwLr: number; alpha: number; lwMomentum: number; lwOptimizer: string; lwStart: string }
+  c: { lwMaxEpochs: number; lwLr: number; alpha: number; lwMomentum: number; lwOptimizer: string; lwStart: string; lwVarianceTarget: string }
 ): LwConfig => ({
   ...preset,
   maxEpochs: c.lwMaxEpochs,
@@ -58,5 +66,6 @@ export const lwConfigFrom = (
   alpha: c.alpha,
   momentum: c.lwMomentum,
   optimizer: c.lwOptimizer === "adam" ? "adam" : "sgd",
-  init: c.lwStart === "thesis" ? lwStart : defaultInitConfigs.kaimingNormal
+  init: c.lwStart === "thesis" ? lwStart : defaultInitConfigs.kaimingNormal,
+  varianceTarget: c.lwVarianceTarget === "auto" ? "auto" : Number(c.lwVarianceTarget)
 })

@@ -9,7 +9,7 @@
  */
 import { Schema } from "effect"
 import { type ResultsSchema, resultsSchema } from "../../shared/engine/results.ts"
-import { LayerStatsSchema } from "../../steps/learn-layer-init.ts"
+import { LayerStatsSchema, LayerTargetSchema } from "../../steps/learn-layer-init.ts"
 import { decisionGrid } from "../../steps/decision-grid.ts"
 import { DepthLayer, FitLayer } from "../../steps/depth-stats.ts"
 import { EpochRecord, InitialRecord, LayerSample } from "../../steps/train.ts"
@@ -71,7 +71,13 @@ export const LwLayer = Schema.Struct({
   diverged: Schema.Boolean,
   seconds: Schema.NullOr(Seconds),
   onBatch: LayerStatsSchema.annotate({ description: "the layer's statistics on the LW batch it was learned on" }),
-  curve: Schema.Array(LwCurvePoint).annotate({ description: "per LW epoch" })
+  curve: Schema.Array(LwCurvePoint).annotate({ description: "per LW epoch" }),
+  target: Schema.optional(
+    LayerTargetSchema.annotate({
+      description:
+        "what the layer aimed at (variance target resolved for its activation), whether its activation can reach it (feasibility) and whether it did (reached); absent in runs from before it was recorded"
+    })
+  )
 }).annotate({ identifier: "LwLayer", description: "how LW learned one layer" })
 
 const lwExtras = {
