@@ -215,7 +215,11 @@ const panelVerdict = (activation: string, checks: ReadonlyArray<Check>, panel: R
       const cells = group.map((g) => panel.find((c) => c.init === g.init)!)
       const shown = group.every((g) => g.shown)
       const numbers = cells
-        .map((c) => `${c.label} ${num(c.forward.first)} → ${num(c.forward.last)} (${trendText(c.forward, false)}${c.meanField ? `; mean-field ${num(c.meanField.at(-1)!.forwardVar)} at L` : ""})`)
+        .map(
+          (c) =>
+            `${c.label} ${num(c.forward.first)} → ${num(c.forward.last)} (${trendText(c.forward, false)}` +
+            `${c.meanField ? `; mean-field ${num(c.meanField.at(-1)!.forwardVar)} at L` : ""}; gradient from L to 1: ${trendText(c.backward, true)})`
+        )
         .join(", ")
       const names = [...new Set(cells.map((c) => c.label.split(" ")[0]))].join("/")
       const claim = `${names} + ${activation} ${group[0]!.expected} with depth (${group[0]!.why})`

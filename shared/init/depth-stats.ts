@@ -113,16 +113,20 @@ export const depthStats = (
   }
 }
 
-/** E[g(u)] for u ~ N(0, 1), by the trapezoid rule over ±10 (4,001 points; as activations.ts gaussianOutputVariance). */
+/**
+ * E[g(u)] for u ~ N(0, 1), by the midpoint rule over ±10 (4,000 cells). 0 is a cell edge, so a g with a kink or a
+ * step at 0 (ReLU, its derivative) is integrated as accurately as a smooth one: the trapezoid rule would weigh ReLU′(0) = 0
+ * by half a cell and lose 0.2 % of E[ReLU′²] per layer, 10 % over 50 layers.
+ */
 export const gaussianExpectation = (g: (u: number) => number): number => {
   const n = 4000
   const h = 20 / n
   let sum = 0
-  for (let i = 0; i <= n; i++) {
-    const u = -10 + i * h
-    sum += (Math.exp(-0.5 * u * u) / Math.sqrt(2 * Math.PI)) * h * (i === 0 || i === n ? 0.5 : 1) * g(u)
+  for (let i = 0; i < n; i++) {
+    const u = -10 + (i + 0.5) * h
+    sum += Math.exp(-0.5 * u * u) * g(u)
   }
-  return sum
+  return (sum * h) / Math.sqrt(2 * Math.PI)
 }
 
 export interface MeanFieldLayer {
