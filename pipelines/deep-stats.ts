@@ -60,7 +60,7 @@ const listFlag = (values: ReadonlyArray<string>, doc: string) => {
 
 const lossOf = (flag: string) => (flag === "sum" ? "sum" : "cross-entropy") as "sum" | "cross-entropy"
 
-const lwSecondsNote = "LW fits each hidden layer on --fit-batch N(0, 1) samples (up to 200 one-step epochs per layer)"
+const fitNote = "LW fits each hidden layer on --fit-batch N(0, 1) samples (up to 200 one-step epochs per layer)"
 
 export const deepStats = definePipeline({
   name: "deep-stats",
@@ -82,8 +82,9 @@ export const deepStats = definePipeline({
     Effect.gen(function* () {
       const backend = tf.getBackend()
       const classes = 10
-      const activations = config.activations.split(",") as DepthActivation[]
-      const inits = config.inits.split(",") as InitId[]
+      // A name given twice is measured once.
+      const activations = [...new Set(config.activations.split(","))] as DepthActivation[]
+      const inits = [...new Set(config.inits.split(","))] as InitId[]
       const grid = activations.flatMap((activation) => inits.map((init) => ({ id: `${activation} × ${init}`, activation, init })))
       const cells = yield* variants(grid, (g) =>
         Effect.gen(function* () {
@@ -173,7 +174,7 @@ export const deepStats = definePipeline({
           ""
         ]
       }),
-      `${lwSecondsNote}; LSUV scales each layer until its output variance is within ${defaultLsuvConfig.tolerance} of 1 (at most ${defaultLsuvConfig.maxIterations} passes).`
+      `${fitNote}; LSUV scales each layer until its output variance is within ${defaultLsuvConfig.tolerance} of 1 (at most ${defaultLsuvConfig.maxIterations} passes).`
     ].join("\n")
   },
   figures: (out) => depthFigures(out.cells),
