@@ -266,6 +266,10 @@ const report = (out: Out): string => {
       })
     ),
     "",
+    `Initial loss ÷ ln 2: ${out.versions.map((v) => `${v.version} ${v.initialLoss === null ? "–" : (v.initialLoss / lnC).toFixed(2)}×`).join(", ")}. ` +
+      "With the same weights, a ReLU net's logits scale with its input (up to the biases): large inputs start confidently wrong " +
+      "on about half the points; tiny ones leave logits set by the biases alone, the same for every point.",
+    "",
     "## Kernel-gradient norm per layer at the first step",
     "",
     "The norm of the loss gradient with respect to each layer's kernel on the first full batch (mean over seeds): " +
