@@ -249,7 +249,7 @@ const report = (out: Out): string => {
       `Steps to ${pct(out.accuracyTarget)}: the first full-batch step after which validation accuracy reached it (mean over the seeds that did).`,
     "",
     markdownTable(
-      ["version", "train x mean / std", "train y mean / std", "initial loss", "final train loss", `reached ${pct(out.accuracyTarget)}`, "steps to it", "test accuracy (min–max)"],
+      ["version", "train x mean / std (first seed)", "train y mean / std (first seed)", "initial loss", "final train loss", `reached ${pct(out.accuracyTarget)}`, "steps to it", "test accuracy (min–max)"],
       out.versions.map((v) => {
         const s = first(v.version)
         const feature = (f: number) => (s === undefined ? "–" : `${num(s.mean[f]!)} / ${num(s.std[f]!)}`)
