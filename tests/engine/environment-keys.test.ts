@@ -32,7 +32,7 @@ const computed = (r: Results) => [...new Set(r.steps.filter((s) => !s.cached).ma
 describe("tensor environment in the cache key (demo pipeline, one cache)", () => {
   test("another thread count or backend recomputes the tensor steps only; the same one hits", () => {
     const torch1 = run(["--backend", "torch", "--threads", "1"])
-    expect(computed(torch1)).toEqual(["evaluate", "init-weights", "make-circles", "train"])
+    expect(computed(torch1)).toEqual(["decision-grid", "evaluate", "init-weights", "make-circles", "train"])
     expect(torch1.environment.backend).toBe("torch")
     expect(torch1.environment.threads).toBe(1)
     expect(torch1.environment.native.some((l) => l.startsWith("libtorch_cpu"))).toBe(true)
@@ -40,10 +40,10 @@ describe("tensor environment in the cache key (demo pipeline, one cache)", () =>
 
     expect(computed(run(["--backend", "torch", "--threads", "1"]))).toEqual([])
     const torch2 = run(["--backend", "torch", "--threads", "2"])
-    expect(computed(torch2)).toEqual(["evaluate", "init-weights", "train"])
+    expect(computed(torch2)).toEqual(["decision-grid", "evaluate", "init-weights", "train"])
     expect(torch2.environment.threads).toBe(2)
     const wasm = run(["--backend", "wasm"])
-    expect(computed(wasm)).toEqual(["evaluate", "init-weights", "train"])
+    expect(computed(wasm)).toEqual(["decision-grid", "evaluate", "init-weights", "train"])
     expect(wasm.environment.backend).toBe("wasm")
     expect(computed(run(["--backend", "torch", "--threads", "2"]))).toEqual([])
   }, 240_000)
