@@ -3,50 +3,14 @@
  * `scale` (x·s + shift, the same for every feature) and `standardize` (mean 0 / std 1 per feature, the statistics
  * measured on a `reference` set — the training split, so the held-out splits get the training statistics).
  *
- * The maths are the plain functions below (tested directly); shared/data/normalize.ts is per channel, which for
- * circles (1 channel) would standardize x and y together.
+ * The maths are plain functions in shared/data/features.ts (tested directly).
  */
 import { Effect, Schema } from "effect"
-import type { ImageSet } from "../shared/data/types.ts"
+import { affineFeatures, featureStats, standardizer } from "../shared/data/features.ts"
 import { sampleSize } from "../shared/data/types.ts"
 import { defineStep } from "../shared/engine/step.ts"
 import { BadConfig } from "../shared/errors.ts"
 import { DatasetRef, getDataset, putDataset } from "../shared/schemas.ts"
-
-export interface FeatureStats {
-  readonly mean: number[]
-  /** Population std (÷n). */
-  readonly std: number[]
-}
-
-/** Per-feature mean and population std (float64 accumulation). */
-export const featureStats = (set: Pick<ImageSet, "images" | "n" | "height" | "width" | "channels">): FeatureStats => {
-  const d = sampleSize(set)
-  const sum = new Float64Array(d)
-  const sq = new Float64Array(d)
-  for (let i = 0; i < set.n * d; i++) {
-    const v = set.images[i]!
-    sum[i % d]! += v
-    sq[i % d]! += v * v
-  }
-  const mean = Array.from(sum, (s) => s / set.n)
-  const std = Array.from(sq, (s, f) => Math.sqrt(Math.max(0, s / set.n - mean[f]! ** 2)))
-  return { mean, std }
-}
-
-/** x·scale[f] + shift[f] per feature f, computed in float64, stored as Float32. */
-export const affineFeatures = (set: ImageSet, scale: readonly number[], shift: readonly number[]): ImageSet => {
-  const d = sampleSize(set)
-  const out = new Float32Array(set.n * d)
-  for (let i = 0; i < out.length; i++) out[i] = set.images[i]! * scale[i % d]! + shift[i % d]!
-  return { ...set, images: out }
-}
-
-/** (x − mean[f]) / std[f]: the affine map that standardizes a set with statistics `stats`. */
-export const standardizer = (stats: FeatureStats): { scale: number[]; shift: number[] } => ({
-  scale: stats.std.map((s) => 1 / s),
-  shift: stats.mean.map((m, f) => -m / stats.std[f]!)
-})
 
 export const FeatureTransform = Schema.Union([
   /** x·factor + offset[f] (offset: one value per feature, or absent for 0). */
