@@ -30,6 +30,7 @@ import { mcDropout } from "../steps/mc-dropout.ts"
 import { prepareDataset } from "../steps/prepare-dataset.ts"
 import { trainDropout } from "../steps/train-dropout.ts"
 import { trainingCurves } from "./lib/figures.ts"
+import { trainConfigFrom } from "./lib/flags.ts"
 import { dropoutEnsembleResults } from "./lib/results.ts"
 
 /** The ensemble sizes scored, up to --max-passes (which is always scored): the issue's 10 … 2000 and a few below. */
@@ -82,14 +83,8 @@ export const dropoutEnsemble = definePipeline({
       const model: ModelSpec = { arch: "mlp", inputShape: [28, 28, 1], depth: config.depth, width: config.width, classes: 10, activation: "relu" }
       // One draw for both nets: dropout layers hold no weights, so the plain MLP's weights are the dropout MLP's.
       const initial = yield* step(initWeights, { model, init: defaultInitConfigs.kaimingNormal, seed: config.seed })
-      const trainConfig = {
-        optimizer: { kind: "sgd", momentum: 0.9, weightDecay: 0 },
-        lr: config.lr,
-        schedule: { kind: "cosine" },
-        epochs: config.epochs,
-        batchSize: config.batch,
-        seed: config.seed
-      } as const
+      // The pipelines' SGD recipe (momentum 0.9), with a cosine decay over the run.
+      const trainConfig = { ...trainConfigFrom(config), schedule: { kind: "cosine" } } as const
       const nets = [
         { id: `dropout ${config.dropout}`, rate: config.dropout },
         { id: "no dropout", rate: 0 }
