@@ -8,7 +8,7 @@
  *   bun run bench/cache-bytes.ts --measure DIR     (only read an existing cache: no run)
  */
 import { Effect } from "effect"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, readFileSync } from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { BLOB_MIN_BYTES, type NamedArray, encodeArrays, splitArrays } from "../shared/engine/arrays.ts"
@@ -31,12 +31,29 @@ const flags = {
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`
 
-/** Runs the pipeline on an empty cache; its out dir sits beside the cache. */
+/** The bytes a process has written so far (Linux /proc/PID/io `wchar`: every write call, cache and out dir and logs). */
+const written = (pid: number): number | undefined => {
+  try {
+    return Number(/wchar: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1])
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Runs the pipeline on an empty cache (its out dir beside the cache); returns what the process wrote, sampled every
+ * 200 ms (the last 200 ms before it exits — results and report — are missed).
+ */
 const runPipeline = async (repo: string, cache: string, args: string) => {
   const cmd = [process.execPath, "run", "pipelines/resnet-nobn.ts", ...args.split(/\s+/).filter(Boolean), "--cache", cache, "--out", `${cache}-out`]
   console.log(`$ (cd ${repo}) ${cmd.slice(1).join(" ")}`)
   const p = Bun.spawn(cmd, { cwd: repo, stdout: "inherit", stderr: "inherit" })
-  if ((await p.exited) !== 0) throw new Error(`the pipeline exited ${p.exitCode}`)
+  let wrote: number | undefined
+  const sampler = setInterval(() => (wrote = written(p.pid) ?? wrote), 200)
+  const code = await p.exited
+  clearInterval(sampler)
+  if (code !== 0) throw new Error(`the pipeline exited ${code}`)
+  return wrote
 }
 
 const report = async (cache: string) => {
@@ -87,7 +104,10 @@ const main = async () => {
   const config = parseFlagsOrExit(flags)
   if (!config.estimateOnly) {
     const cache = config.measure || config.cache || path.join(mkdtempSync(path.join(os.tmpdir(), "lwi-cache-bytes-")), "cache")
-    if (!config.measure) await runPipeline(config.repo, cache, config.args)
+    if (!config.measure) {
+      const wrote = await runPipeline(config.repo, cache, config.args)
+      console.log(`\nthe run wrote ${wrote === undefined ? "(no /proc/PID/io here)" : MiB(wrote)} (wchar, sampled every 200 ms)`)
+    }
     await report(cache)
   }
   estimate()
