@@ -35,3 +35,4 @@ const beat = () => {
 }
 
 const timer = setInterval(beat, everyMs)
+beat() // at once: the claim's age counts from its creation, and this thread took a moment to start
