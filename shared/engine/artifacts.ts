@@ -13,6 +13,7 @@ export const ArtifactRef = Schema.Struct({
   artifact: Schema.String.check(Schema.isPattern(/^[0-9a-f]{64}$/)),
   /** What the bytes are ("arrays", "json", ...); informative, not part of identity beyond the hash. */
   kind: Schema.String,
+  /** The stored blob's size; for an arrays container, without the arrays it names in blobs of their own. */
   bytes: Schema.Int
 })
 export type ArtifactRef = typeof ArtifactRef.Type

@@ -133,7 +133,7 @@ export const scanCache = (root: string) =>
     const childrenOf = (h: string) =>
       children.has(h)
         ? Effect.succeed(children.get(h)!)
-        : io("read", path.join(root, "blobs", h.slice(0, 2), h), () => readBlobChildren(path.join(root, "blobs", h.slice(0, 2), h))).pipe(
+        : io("read", path.join(root, "blobs", h.slice(0, 2), h), async () => (await readBlobChildren(path.join(root, "blobs", h.slice(0, 2), h))) ?? []).pipe(
             Effect.tap((c) => Effect.sync(() => void children.set(h, c)))
           )
     for (const table of [scan.steps, scan.checkpoints]) {

@@ -82,12 +82,12 @@ const unwrap = (where: string, text: string): Effect.Effect<unknown, CorruptArti
 const childrenOf = containerBlobs
 
 /**
- * The blobs a blob file names, from its header only (a container's first bytes; never its data). Missing or
- * unreadable: none. gc follows these, as verifyBlob does.
+ * The blobs a blob file names, from its header only (a container's first bytes; never its data); undefined when the
+ * file is missing. gc follows these, as verifyBlob does.
  */
-export const readBlobChildren = async (file: string): Promise<string[]> => {
+export const readBlobChildren = async (file: string): Promise<string[] | undefined> => {
   const handle = await fs.open(file, "r").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e)))
-  if (handle === undefined) return []
+  if (handle === undefined) return undefined
   try {
     const preamble = new Uint8Array(8)
     const { bytesRead } = await handle.read(preamble, 0, 8, 0)
@@ -148,6 +148,7 @@ export const makeDiskStore = (root: string): StoreShape => {
     const known = verified.get(hash) ?? named.get(hash)
     if (known !== undefined) return known
     const children = await readBlobChildren(blobPath(hash))
+    if (children === undefined) return [] // missing now; it may be written again, so nothing is remembered
     named.set(hash, children)
     return children
   }
