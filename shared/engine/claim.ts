@@ -3,11 +3,17 @@
  * once. The claims directory may sit on a shared file system (NFS, several machines), so nothing here relies on
  * flock; the protocol follows proper-lockfile and DVC:
  *
- * - The claim for key K is the file `<dir>/<K>.claim`, created with O_EXCL and holding `{ pid, host, token, startedAt }`.
- * - While held, a heartbeat refreshes its mtime every `heartbeatMs`.
+ * - The claim for key K is the file `<dir>/<K>.claim`, created with O_EXCL and holding
+ *   `{ pid, host, pidNamespace?, token, startedAt }`.
+ * - While held, a heartbeat refreshes its mtime every `heartbeatMs`, from a thread of its own
+ *   (shared/engine/heartbeat.worker.ts): a main thread blocked in a long synchronous kernel still beats.
  * - A process that finds the claim waits (polling every `pollMs`) until it disappears, and takes it over when its
- *   owner is gone: on this host, the PID no longer exists (at once); on another host, the heartbeat is older than
- *   `staleMs` by our clock, or has not moved for `staleMs` while we watched (which no clock skew can fool).
+ *   owner is gone: on this host (same host id and PID namespace), the PID no longer exists (at once); on another
+ *   host, the heartbeat is older than `staleMs` by our clock, or has not moved for `staleMs` while we watched (which
+ *   no clock skew can fool).
+ * - The host id is the hostname, or `LWI_HOST_ID` when set: machines (or containers) that share a hostname must set
+ *   distinct ones, or they judge each other's PIDs as their own. Containers on one kernel with separate PID
+ *   namespaces are told apart by the namespace (`/proc/self/ns/pid`) even when they share a hostname.
  * - Takeovers are serialised by an atomic `mkdir <K>.takeover`; inside it the claim is re-read and removed only if it
  *   is still the stale one we judged.
  * - Every removal (takeover, release) is token-checked: the file is renamed aside (atomic), read, and put back with
@@ -17,22 +23,24 @@
  * a cached attribute. Hosts' clocks must agree within `staleMs`: a host whose clock runs that far behind writes
  * heartbeats that look old (one running ahead is caught by the "has not moved" rule).
  *
- * Known limits: a heartbeat is a timer on the event loop, so a process whose loop is blocked for longer than
- * `staleMs` looks stale to other hosts (on its own host the PID check keeps it alive); a recycled PID on the same host
- * looks alive; a stale takeover directory (its holder died in the few milliseconds it holds it) is broken after
+ * Known limits: a process alive but stuck (deadlocked) keeps beating, so its key waits for it (as it would on one
+ * host, where its PID lives); a recycled PID on the same host looks alive; a stale takeover directory (its holder died in the few milliseconds it holds it) is broken after
  * `staleMs` by rmdir, which two breakers at the same instant could both do.
  */
 import { Effect, Option, Schema, Scope } from "effect"
 import { randomBytes } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { readFileSync, readlinkSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Worker } from "node:worker_threads"
 import { StoreError, storeIo } from "./errors.ts"
 
 export const ClaimOwner = Schema.Struct({
   pid: Schema.Int.check(Schema.isGreaterThan(0)),
   host: Schema.String,
+  /** The owner's PID namespace (Linux), so that containers sharing a hostname do not read each other's PIDs. */
+  pidNamespace: Schema.optional(Schema.String),
   token: Schema.String,
   startedAt: Schema.Number
 })
@@ -210,6 +218,26 @@ const lockTakeover = async (dir: string, staleMs: number): Promise<"locked" | "b
   }
 }
 
+/** Who this process is to other claimants: its host id (LWI_HOST_ID or the hostname) and its PID namespace. */
+export interface Machine {
+  readonly host: string
+  readonly pidNamespace: string | undefined
+}
+
+export const thisMachine = (): Machine => {
+  let pidNamespace: string | undefined
+  try {
+    pidNamespace = readlinkSync("/proc/self/ns/pid") // "pid:[4026531836]"
+  } catch {
+    pidNamespace = undefined // not Linux: the hostname alone
+  }
+  return { host: process.env.LWI_HOST_ID || os.hostname(), pidNamespace }
+}
+
+/** Whether `owner`'s PID can be checked here: same host id and, when both say, the same PID namespace. */
+const sameMachine = (owner: ClaimOwner, me: Machine) =>
+  owner.host === me.host && (owner.pidNamespace === undefined || me.pidNamespace === undefined || owner.pidNamespace === me.pidNamespace)
+
 /** kill(pid, 0) says whether the PID exists; a zombie (killed, not yet reaped by its parent) counts as dead. */
 export const processAlive = (pid: number): boolean => {
   try {
@@ -231,7 +259,7 @@ const judge = (
   now: number,
   unmovedMs: number,
   staleMs: number,
-  host: string
+  me: Machine
 ): { readonly alive: true } | { readonly alive: false; readonly reason: TakeoverReason } => {
   const age = Math.round(now - snap.mtimeMs)
   const owner = snap.owner
@@ -239,9 +267,9 @@ const judge = (
     if (age <= staleMs && unmovedMs <= staleMs) return { alive: true }
     return { alive: false, reason: { kind: "unreadable", message: `unreadable claim file, untouched for ${age} ms` } }
   }
-  if (owner.host === host) {
+  if (sameMachine(owner, me)) {
     if (processAlive(owner.pid)) return { alive: true }
-    return { alive: false, reason: { kind: "dead", message: `process ${owner.pid} on this host (${host}) is gone` } }
+    return { alive: false, reason: { kind: "dead", message: `process ${owner.pid} on this host (${me.host}) is gone` } }
   }
   if (age > staleMs) {
     return { alive: false, reason: { kind: "stale", message: `heartbeat from ${owner.host} is ${age} ms old (stale after ${staleMs} ms)` } }
@@ -298,7 +326,7 @@ const takeOver = (
 /** Loops until `create` succeeds: waiting on a live owner, taking over from an abandoned one. */
 const obtain = (
   paths: { claim: string; takeover: string },
-  host: string,
+  me: Machine,
   o: typeof defaults & ClaimOptions,
   create: Effect.Effect<boolean, StoreError>
 ) =>
@@ -313,7 +341,7 @@ const obtain = (
       if (snap === undefined) continue // released between our two looks: try again at once
       const now = Date.now()
       if (snap.identity !== watch.identity || snap.mtimeMs !== watch.mtimeMs) watch = { identity: snap.identity, mtimeMs: snap.mtimeMs, since: now }
-      const verdict = judge(snap, now, now - watch.since, o.staleMs, host)
+      const verdict = judge(snap, now, now - watch.since, o.staleMs, me)
       if (verdict.alive) {
         if (!waited) o.onWait?.(snap.owner)
         waited = true
@@ -330,24 +358,36 @@ const obtain = (
     }
   })
 
-/** Refreshes the claim's mtime while it is ours; stops, saying so, when someone else has taken it over. */
+/**
+ * Refreshes the claim's mtime while it is ours, from a worker thread (heartbeat.worker.ts) so that a blocked event
+ * loop does not stop it; stopped when the scope closes (before the release: finalizers run last-in first-out).
+ * What the thread reports is logged from a fiber here, with the caller's logger.
+ */
 const heartbeat = (file: string, token: string, everyMs: number) =>
   Effect.gen(function* () {
-    while (true) {
-      yield* Effect.sleep(everyMs)
-      const beat = Effect.gen(function* () {
-        const snap = yield* io("read claim", file, () => readSnapshot(file))
-        if (snap?.owner?.token !== token) return false
-        const now = new Date()
-        yield* io("refresh claim", file, () => fs.utimes(file, now, now))
-        return true
-      }).pipe(
-        Effect.catch((e) => Effect.logWarning(`claim heartbeat failed (will retry): ${e.message}`).pipe(Effect.as(true)))
-      )
-      if (!(yield* beat)) {
-        return yield* Effect.logWarning(`claim ${file} is no longer ours (taken over); heartbeat stopped`)
-      }
-    }
+    const reports: Array<{ lost?: boolean; error?: string }> = []
+    const worker = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const w = new Worker(new URL("./heartbeat.worker.ts", import.meta.url), { workerData: { file, token, everyMs } })
+        w.on("message", (m: { lost?: boolean; error?: string }) => void reports.push(m))
+        w.on("error", (e: Error) => void reports.push({ error: `heartbeat thread failed: ${e.message}` }))
+        w.unref() // never what keeps a finished process alive
+        return w
+      }),
+      (w) => Effect.promise(() => w.terminate())
+    )
+    yield* Effect.forkScoped(
+      Effect.gen(function* () {
+        while (true) {
+          yield* Effect.sleep(everyMs)
+          for (const r of reports.splice(0)) {
+            if (r.lost) return yield* Effect.logWarning(`claim ${file} is no longer ours (taken over); heartbeat stopped`)
+            yield* Effect.logWarning(`claim heartbeat failed (will retry): ${r.error}`)
+          }
+        }
+      })
+    )
+    return worker
   })
 
 const release = (file: string, token: string) =>
@@ -377,7 +417,14 @@ export const acquireClaim = (
     yield* checkOptions(o)
     const paths = yield* claimPaths(claimsDir, key)
     yield* io("create claims directory", claimsDir, () => fs.mkdir(claimsDir, { recursive: true }))
-    const me: ClaimOwner = { pid: process.pid, host: os.hostname(), token: randomHex(), startedAt: Date.now() }
+    const machine = thisMachine()
+    const me: ClaimOwner = {
+      pid: process.pid,
+      host: machine.host,
+      ...(machine.pidNamespace ? { pidNamespace: machine.pidNamespace } : {}),
+      token: randomHex(),
+      startedAt: Date.now()
+    }
     // The flag is set in the same uninterruptible step that creates the file, and the finalizer is registered
     // before waiting: whenever the scope closes, a claim we created is released, and only then.
     let holding = false
@@ -386,8 +433,8 @@ export const acquireClaim = (
       Effect.uninterruptible
     )
     yield* Effect.addFinalizer(() => (holding ? release(paths.claim, me.token) : Effect.void))
-    const got = yield* obtain(paths, me.host, o, create)
-    yield* Effect.forkScoped(heartbeat(paths.claim, me.token, o.heartbeatMs))
+    const got = yield* obtain(paths, machine, o, create)
+    yield* heartbeat(paths.claim, me.token, o.heartbeatMs)
     return { path: paths.claim, owner: me, ...got }
   })
 
@@ -406,14 +453,14 @@ export const listClaims = (
         throw e
       }
     })
-    const host = os.hostname()
+    const machine = thisMachine()
     const out: Array<ClaimStatus> = []
     for (const name of names.filter((n) => n.endsWith(".claim")).sort()) {
       const file = path.join(claimsDir, name)
       const snap = yield* io("read claim", file, () => readSnapshot(file))
       if (snap === undefined) continue // released while we listed
       const now = Date.now()
-      const verdict = judge(snap, now, 0, staleMs, host)
+      const verdict = judge(snap, now, 0, staleMs, machine)
       out.push({
         key: name.slice(0, -".claim".length),
         owner: snap.owner,

@@ -3,7 +3,7 @@
  * claims) and `collectGarbage` (keep what the runs reference, delete the rest). Plain functions over the directory
  * that shared/engine/store.ts writes:
  *
- *   <root>/blobs/<hh>/<sha256>       artifacts, by content
+ *   <root>/blobs/<hh>/<sha256>       artifacts, by content; a container may name further blobs (its arrays)
  *   <root>/steps/<key>.json          { checksum, body: { step, output, ... } }  (output holds ArtifactRefs)
  *   <root>/checkpoints/<key>.json    { checksum, body: <encoded state> }          (may hold ArtifactRefs)
  *   <root>/claims/<key>.claim        a key being computed by some process
@@ -19,6 +19,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { artifactHashes } from "./artifacts.ts"
 import { processAlive } from "./claim.ts"
+import { readBlobChildren } from "./store.ts"
 import { StoreError, storeIo } from "./errors.ts"
 import { type KnownRun, type KnownRuns, knownRuns } from "./run-log.ts"
 
@@ -125,6 +126,22 @@ export const scanCache = (root: string) =>
       } else if (top === "claims" && rest.length === 1 && name.endsWith(".claim")) scan.claims.set(name.slice(0, -6), info)
       else if (top === "runs" && rest.length === 1 && name.endsWith(".json")) scan.runLog.push(info)
       else scan.other.push(info)
+    }
+    // An entry keeps the blobs it names and, through a container, the arrays stored apart (shared/engine/arrays.ts):
+    // mark-and-sweep over the whole graph, so a blob shared by several entries stays while any of them does.
+    const children = new Map<string, ReadonlyArray<string>>()
+    const childrenOf = (h: string) =>
+      children.has(h)
+        ? Effect.succeed(children.get(h)!)
+        : io("read", path.join(root, "blobs", h.slice(0, 2), h), async () => (await readBlobChildren(path.join(root, "blobs", h.slice(0, 2), h))) ?? []).pipe(
+            Effect.tap((c) => Effect.sync(() => void children.set(h, c)))
+          )
+    for (const table of [scan.steps, scan.checkpoints]) {
+      for (const [key, entry] of table) {
+        const refs = new Set(entry.refs)
+        for (const h of entry.refs) for (const c of yield* childrenOf(h)) refs.add(c)
+        table.set(key, { ...entry, refs })
+      }
     }
     return scan satisfies Scan
   })

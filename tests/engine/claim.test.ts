@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test"
 import { Effect, Exit, Fiber, Scope } from "effect"
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, existsSync } from "node:fs"
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, existsSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import * as path from "node:path"
 import { acquireClaim, listClaims, type ClaimOwner } from "../../shared/engine/claim.ts"
@@ -33,9 +33,14 @@ interface ChildEvent {
 }
 
 /** A child process and the JSON events it printed, awaitable by name. */
-const spawnChild = (args: Record<string, unknown>) => {
+const spawnChild = (args: Record<string, unknown>, env: Record<string, string> = {}) => {
   // process.execPath is the bun running this test: the same as `npx bun`, without npx's start-up.
-  const proc = Bun.spawn([process.execPath, fixture, JSON.stringify(args)], { stdin: "pipe", stdout: "pipe", stderr: "pipe" })
+  const proc = Bun.spawn([process.execPath, fixture, JSON.stringify(args)], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...env }
+  })
   const events: Array<ChildEvent> = []
   const listeners: Array<() => void> = []
   let text = ""
@@ -217,6 +222,69 @@ describe("claims judged by heartbeat (foreign host)", () => {
   }, slow)
 })
 
+describe("claims between two hosts (a child plays the other host with LWI_HOST_ID)", () => {
+  const otherHost = { LWI_HOST_ID: "other-host.test" }
+
+  test("a holder whose event loop is blocked for 2.5 × staleMs keeps its claim: its heartbeat thread beats", async () => {
+    const dir = tempDir()
+    const claims = path.join(dir, "claims")
+    const log = path.join(dir, "log")
+    const a = spawnChild({ dir: claims, key: "kb", log, name: "a", holdMs: 0, blockMs: 2_500, staleMs: 1_000, heartbeatMs: 100 }, otherHost)
+    const held = await a.waitFor("held")
+    expect(held.tookOverFrom).toBeUndefined()
+    // This process is another host: it cannot check the holder's PID, only its heartbeat (stale after 1 s).
+    const reasons: Array<string> = []
+    const mine = await runScoped(
+      Effect.map(acquireClaim(claims, "kb", { staleMs: 1_000, heartbeatMs: 100, pollMs: 50, onTakeover: (_, r) => reasons.push(r.message) }), (c) => {
+        appendFileSync(log, `start b ${Date.now()}\nend b ${Date.now()}\n`)
+        return c
+      })
+    )
+    await a.done()
+    expect(reasons).toEqual([])
+    expect(mine.waited).toBe(true)
+    expect(mine.tookOverFrom).toBeUndefined()
+    // Waited out the whole block (2.5 s, 2.5 × staleMs) and entered only after the holder left.
+    expect(mine.waitedMs).toBeGreaterThan(2_000)
+    expect(sections(log).map((s) => s.name)).toEqual(["a", "b"])
+  }, slow)
+
+  test("a holder on another host killed with SIGKILL: its heartbeat stops with it, and the claim is taken over as stale", async () => {
+    const dir = tempDir()
+    const claims = path.join(dir, "claims")
+    const a = spawnChild({ dir: claims, key: "kk", log: path.join(dir, "log"), name: "a", holdMs: 60_000, staleMs: 600, heartbeatMs: 100 }, otherHost)
+    const held = await a.waitFor("held")
+    const file = path.join(claims, "kk.claim")
+    const owner = JSON.parse(readFileSync(file, "utf8")) as ClaimOwner
+    expect(owner.host).toBe("other-host.test")
+    // Kill it once its heartbeat thread is seen beating (started): from then on only the heartbeat's age counts.
+    const created = statSync(file).mtimeMs
+    for (let i = 0; i < 100 && statSync(file).mtimeMs === created; i++) await Bun.sleep(20)
+    expect(statSync(file).mtimeMs).toBeGreaterThan(created)
+    a.proc.kill("SIGKILL")
+    await a.proc.exited
+    const killedAt = Date.now()
+    const reasons: Array<{ kind: string }> = []
+    const mine = await runScoped(acquireClaim(claims, "kk", { staleMs: 600, heartbeatMs: 100, pollMs: 50, onTakeover: (_, r) => reasons.push(r) }))
+    expect(mine.tookOverFrom?.token).toBe(held.token)
+    expect(reasons.map((r) => r.kind)).toEqual(["stale"])
+    expect(Date.now() - killedAt).toBeGreaterThan(300) // judged by heartbeat age (600 ms), not by a PID it cannot see
+  }, slow)
+
+  test("a claim from this hostname in another PID namespace is judged by heartbeat, not by a PID here", async () => {
+    const claims = tempDir()
+    const file = path.join(claims, "ns.claim")
+    // PID 1 exists in every namespace: read as ours, it would look alive forever.
+    writeFileSync(file, JSON.stringify({ pid: 1, host: hostname(), pidNamespace: "pid:[1]", token: "ns", startedAt: 0 }))
+    const old = new Date(Date.now() - 60_000)
+    utimesSync(file, old, old)
+    const [status] = await Effect.runPromise(listClaims(claims, { staleMs: 1_000 }))
+    expect(status?.status).toBe("stale")
+    const took = await runScoped(acquireClaim(claims, "ns", { staleMs: 1_000, heartbeatMs: 100 }))
+    expect(took.takeoverReason?.kind).toBe("stale")
+  }, slow)
+})
+
 describe("claims within one process", () => {
   test("eight fibers on a stale claim: at most one reports a takeover, never two inside at once", async () => {
     const claims = tempDir()
@@ -262,7 +330,8 @@ describe("claims within one process", () => {
       Effect.gen(function* () {
         const held = yield* acquireClaim(claims, "live", { heartbeatMs: 50, staleMs: 1_000 })
         const before = statSync(held.path).mtimeMs
-        yield* Effect.sleep(200)
+        // The heartbeat thread takes a moment to start on a loaded machine: give it a few beats' time.
+        for (let i = 0; i < 40 && statSync(held.path).mtimeMs === before; i++) yield* Effect.sleep(50)
         expect(statSync(held.path).mtimeMs).toBeGreaterThan(before)
         const listed = yield* listClaims(claims)
         expect(listed.map((c) => [c.key, c.status])).toEqual([
