@@ -5,32 +5,14 @@
  * checkpoint in the shared cache, and the figures are still the local run's.
  */
 import { afterAll, beforeAll, describe, expect } from "bun:test"
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { canonicalJson } from "../../shared/engine/hash.ts"
+import { type Collected, figuresOf, runToResults, startBun } from "../../shared/engine/queue/pool.ts"
 import { type RedisServer, startRedisServer } from "../../shared/engine/queue/server.ts"
 import { requiring } from "../requirements.ts"
 
 const root = resolve(import.meta.dir, "../..")
-const env = { ...process.env, LWI_CACHE: undefined, LWI_QUEUE: undefined }
-
-interface Proc {
-  readonly proc: Bun.Subprocess
-  readonly output: () => string
-}
-
-/** A process whose stdout and stderr are collected as it runs. */
-const start = (args: ReadonlyArray<string>): Proc => {
-  const proc = Bun.spawn([process.execPath, "run", ...args], { cwd: root, env, stdout: "pipe", stderr: "pipe" })
-  let text = ""
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text += new TextDecoder().decode(chunk)
-  }
-  void collect(proc.stdout as ReadableStream<Uint8Array>)
-  void collect(proc.stderr as ReadableStream<Uint8Array>)
-  return { proc, output: () => text }
-}
 
 const until = async (what: string, ok: () => boolean, timeoutMs: number) => {
   for (const t0 = Date.now(); !ok(); await Bun.sleep(100)) {
@@ -39,43 +21,27 @@ const until = async (what: string, ok: () => boolean, timeoutMs: number) => {
 }
 
 interface Results {
-  readonly experiments: unknown
-  readonly layerStats: unknown
-  readonly splits: unknown
   readonly steps: ReadonlyArray<{ name: string; cached: boolean; resumed: boolean }>
 }
 
-/** Runs lenet-init-grid to completion; its results.json. */
-const grid = async (args: ReadonlyArray<string>, cache: string, out: string): Promise<Results> => {
-  const p = start(["pipelines/lenet-init-grid.ts", "--quick", "--threads", "1", "--cache", cache, "--out", out, ...args])
-  const code = await p.proc.exited
-  if (code !== 0) throw new Error(`lenet-init-grid exited ${code}: ${p.output().slice(-3000)}`)
-  return JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as Results
-}
+/** Runs lenet-init-grid --quick to completion; its results.json. */
+const grid = async (args: ReadonlyArray<string>, cache: string, out: string) =>
+  (await runToResults(["pipelines/lenet-init-grid.ts", "--quick", "--threads", "1", "--cache", cache, ...args], root, out)) as Record<string, unknown> & Results
 
-/** The figures without wall times, canonically (variants finish in any order on workers: key order may differ). */
-const figures = (r: Results): string => {
-  const strip = (x: unknown): unknown =>
-    Array.isArray(x)
-      ? x.map(strip)
-      : x !== null && typeof x === "object"
-        ? Object.fromEntries(Object.entries(x).filter(([k]) => k !== "seconds" && k !== "lwSeconds").map(([k, v]) => [k, strip(v)]))
-        : x
-  return canonicalJson(strip({ experiments: r.experiments, layerStats: r.layerStats, splits: r.splits }))
-}
+const figures = (r: Record<string, unknown>) => figuresOf(r, ["experiments", "layerStats", "splits"])
 
 const withPool = await requiring("redis", "fashion-mnist")
 
 describe("a pool of workers (redis-server on loopback, worker processes)", () => {
   let dir: string
   let server: RedisServer
-  const procs: Proc[] = []
+  const procs: Collected[] = []
   const worker = (cache: string, lockSeconds = 30) => {
-    const w = start(["pipelines/worker.ts", "--queue", server.url, "--cache", cache, "--threads", "1", "--lock-seconds", String(lockSeconds)])
+    const w = startBun(["pipelines/worker.ts", "--queue", server.url, "--cache", cache, "--threads", "1", "--lock-seconds", String(lockSeconds)], root)
     procs.push(w)
     return w
   }
-  const stop = async (w: Proc) => {
+  const stop = async (w: Collected) => {
     w.proc.kill("SIGTERM")
     await w.proc.exited
   }

@@ -122,7 +122,12 @@ export const startWorker = async (options: WorkerOptions): Promise<RunningWorker
     // A job whose workers keep dying is failed after this many takeovers, not passed around forever.
     maxStalledCount: 3
   })
-  worker.on("error", (e) => reporter.warn(`queue ${options.url}: ${e.message}`))
+  // ioredis retries a lost connection forever, raising the same error each time: said once per distinct message.
+  const errors = new Set<string>()
+  worker.on("error", (e) => {
+    if (!errors.has(e.message)) reporter.warn(`queue ${options.url}: ${e.message} (retrying)`)
+    errors.add(e.message)
+  })
   worker.on("stalled", (id) => reporter.warn(`job ${id.slice(0, 10)} stalled (its worker stopped renewing its lock): back in the queue`))
   await worker.waitUntilReady()
   reporter.line(`worker ${name} listening on ${options.url} queue ${queue} (cache ${store.location})`)
