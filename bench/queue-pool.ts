@@ -4,8 +4,8 @@
  * started and listening before the clock starts) and whether its figures are the local run's, with the 1-minute load
  * average read just before each run (other jobs share this machine).
  *
- *   bun run bench/queue-pool.ts [--grid "--quick"] [--workers 1,2] [--json]
- *   bun run bench/queue-pool.ts --grid "--quick --subset 4000 --epochs 3"     # a larger grid
+ *   bun run bench/queue-pool.ts [--grid="--quick"] [--workers 1,2] [--json]
+ *   bun run bench/queue-pool.ts --grid="--quick --subset 4000 --epochs 3"     # a larger grid (= : the value starts with --)
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import * as os from "node:os"
