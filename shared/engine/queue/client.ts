@@ -71,11 +71,15 @@ export const makeQueueClient = (options: QueueClientOptions): QueueClient => {
     const since = Date.now()
     try {
       for (;;) {
-        const job = await queue.getJob(key)
-        const state = job ? await job.getState() : "unknown"
+        const state = await queue.getJobState(key)
         // Removed on completion (or never there): the cache tells whether it is done.
-        if (state === "unknown" || state === "completed") return { ok: true, outcome: parseOutcome(job?.returnvalue) }
-        if (state === "failed") return { ok: false, reason: job?.failedReason ?? "failed" }
+        if (state === "unknown") return { ok: true, outcome: undefined }
+        if (state === "completed" || state === "failed") {
+          // Read after the state: a job read before it finished carries no result or reason yet.
+          const job = await queue.getJob(key)
+          if (state === "completed") return { ok: true, outcome: parseOutcome(job?.returnvalue) }
+          return { ok: false, reason: job?.failedReason || "failed (no reason recorded)" }
+        }
         if (!warnedIdle && Date.now() - since > idleWarnMs && state !== "active" && (await queue.getWorkersCount()) === 0) {
           warnedIdle = true
           options.reporter.warn(
