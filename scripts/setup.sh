@@ -28,7 +28,9 @@ fi
 installed libopenblas0-pthread || apt_packages+=(libopenblas0-pthread)
 # The browser the report tests open report.html in (driven by the npm package playwright-core).
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
-missing_hint="the tests that need them will fail (a developer may skip them: LWI_ALLOW_MISSING=torch,fashion-mnist,pytorch,chromium)"
+# The job server of distributed runs (`--queue`, pipelines/worker.ts): tests start their own on loopback.
+command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
+missing_hint="the tests that need them will fail (a developer may skip them: LWI_ALLOW_MISSING=torch,fashion-mnist,pytorch,chromium,redis)"
 if [ ${#apt_packages[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""

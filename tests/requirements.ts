@@ -2,11 +2,11 @@
  * What the headline figures rest on, required by the tests that use it: the `torch` backend (libtorch shim),
  * Fashion-MNIST, and the PyTorch peer (Debian's python3-torch on OpenBLAS, so the peer is not handicapped by the
  * reference BLAS); and what the reports are checked with: headless Chromium (Debian's /usr/bin/chromium, driven by
- * playwright-core, which downloads no browser). A test that needs a missing one FAILS, saying what is missing and
+ * playwright-core, which downloads no browser); and the job server of distributed runs (Debian's redis-server). A test that needs a missing one FAILS, saying what is missing and
  * how to install it: a broken install must not turn into a green run. `scripts/setup.sh` (run by `npm test`)
- * installs all four where apt is at hand.
+ * installs all five where apt is at hand.
  *
- * A developer without apt may skip them explicitly: `LWI_ALLOW_MISSING=torch,fashion-mnist,pytorch,chromium` (any subset).
+ * A developer without apt may skip them explicitly: `LWI_ALLOW_MISSING=torch,fashion-mnist,pytorch,chromium,redis` (any subset).
  * Each test skipped that way is printed in one line. CI never sets it.
  */
 import { test } from "bun:test"
@@ -15,7 +15,7 @@ import { join, resolve } from "node:path"
 import { registerTorchBackend } from "../shared/backend/torch/backend.ts"
 import { locateDataset } from "../shared/data/locate.ts"
 
-export const REQUIREMENTS = ["torch", "fashion-mnist", "pytorch", "chromium"] as const
+export const REQUIREMENTS = ["torch", "fashion-mnist", "pytorch", "chromium", "redis"] as const
 export type Requirement = (typeof REQUIREMENTS)[number]
 
 const root = resolve(import.meta.dir, "..")
@@ -36,7 +36,8 @@ const INSTALL: Record<Requirement, string> = {
   torch: "sudo apt-get install libtorch-dev g++ && scripts/build-torch-shim.sh   (or set LWI_LIBTORCH to another libtorch)",
   "fashion-mnist": "sudo apt-get install dataset-fashion-mnist   (or put the IDX files in data/fashion-mnist/, or set LWI_DATA)",
   pytorch: "sudo apt-get install python3-torch libopenblas0-pthread",
-  chromium: "sudo apt-get install chromium && npm install   (playwright-core drives Debian's /usr/bin/chromium)"
+  chromium: "sudo apt-get install chromium && npm install   (playwright-core drives Debian's /usr/bin/chromium)",
+  redis: "sudo apt-get install redis-server   (the tests start their own server on loopback: shared/engine/queue/server.ts)"
 }
 
 const checkTorch = async (): Promise<string | undefined> => {
@@ -99,11 +100,20 @@ const checkChromium = async (): Promise<string | undefined> => {
   }
 }
 
+/** The job server of distributed runs: Debian's redis-server, which the queue tests start on a free loopback port. */
+const checkRedis = async (): Promise<string | undefined> => {
+  const bin = Bun.which("redis-server")
+  if (bin === null) return "redis-server not found on PATH"
+  const p = Bun.spawnSync([bin, "--version"], { stdout: "pipe", stderr: "pipe" })
+  return p.exitCode === 0 ? undefined : `${bin} --version exited ${p.exitCode}`
+}
+
 const CHECKS: Record<Requirement, () => Promise<string | undefined>> = {
   torch: checkTorch,
   "fashion-mnist": checkFashionMnist,
   pytorch: checkPytorch,
-  chromium: checkChromium
+  chromium: checkChromium,
+  redis: checkRedis
 }
 
 /** LWI_ALLOW_MISSING parsed; an unknown name is an error (a typo must not make a requirement silently optional). */

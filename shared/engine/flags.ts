@@ -43,6 +43,13 @@ export const commonFlags = {
   quick: { kind: "boolean", default: false, doc: "small configuration that finishes in minutes on 2 cores" },
   cache: { kind: "string", default: ".lwi/cache", env: "LWI_CACHE", path: "dir", doc: "step cache directory" },
   fresh: { kind: "boolean", default: false, doc: "ignore cached step results and checkpoints" },
+  queue: {
+    kind: "string",
+    default: "",
+    env: "LWI_QUEUE",
+    check: "/^(redis:\\/\\/.+:\\d+\\/?)?$/",
+    doc: "redis://HOST:PORT: steps not in the cache run as jobs on workers (pipelines/worker.ts) sharing --cache"
+  },
   help: { kind: "boolean", default: false, doc: "show this help" }
 } as const satisfies FlagDefs
 

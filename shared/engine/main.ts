@@ -15,7 +15,8 @@ import { type FlagDefs, UsageError, commonFlags, helpText, parseFlags } from "./
 import { ResultsHead, type ResultsSchema, encodeResults } from "./results.ts"
 import type { Pipeline, PipelineConfig } from "./pipeline.ts"
 import { Reporter, type ReporterShape, makeConsoleReporter } from "./reporter.ts"
-import { Runner, type StepRecord, makeRunner } from "./runner.ts"
+import { Runner, type StepRecord, makeRunner, runtime } from "./runner.ts"
+import { openQueue, type QueueClient } from "./queue/client.ts"
 import { Store, type StoreShape, makeDiskStore, writeFileAtomic } from "./store.ts"
 import { codeProvenance } from "./provenance.ts"
 import { writeRunReport } from "../report/write.ts"
@@ -61,6 +62,7 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
   const runner = makeRunner({ fresh: config.fresh })
   const started = new Date()
   const t0 = performance.now()
+  let queue: QueueClient | undefined
 
   const program = Effect.gen(function* () {
     // Files half-written by a process killed mid-write are never read (writes are renamed into place), but they take
@@ -71,6 +73,12 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
     }
     const setup = pipeline.setup ? yield* pipeline.setup(config) : { facts: {} }
     runner.environment = setup.environment
+    if (config.queue) {
+      // The queue is named by the environment (shared/engine/queue/protocol.ts), so it opens after the setup.
+      queue = yield* openQueue({ url: config.queue, runtime: runtime(), environment: setup.environment, reporter })
+      runner.remote = queue
+      reporter.line(`queue: steps not in the cache go to ${config.queue} (queue ${queue.name}); workers must share --cache ${store.location}`)
+    }
     const own = yield* pipeline.run(config)
     const seconds = (performance.now() - t0) / 1000
     const results = {
@@ -140,6 +148,7 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
   if (handlers) for (const [s, h] of Object.entries(handlers)) process.on(s, h)
   const exit = await Effect.runPromise(Fiber.await(fiber))
   if (handlers) for (const [s, h] of Object.entries(handlers)) process.off(s, h)
+  await queue?.close()
 
   await logRun(Exit.isSuccess(exit) ? "ok" : Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "failed")
   if (Exit.isSuccess(exit)) return { exitCode: 0, results: exit.value }
@@ -180,9 +189,9 @@ const drawn = <A>(what: string, f: () => ReadonlyArray<A>, reporter: ReporterSha
 
 /**
  * Flags that are not the run's configuration: where it wrote (results.json is there), the cache (the head's
- * `cache`), --help. Two runs of the same command into different places have the same `config`.
+ * `cache`), where its steps ran (--queue), --help. Two runs of the same command into different places have the same `config`.
  */
-const placeFlags = new Set(["out", "cache", "help"])
+const placeFlags = new Set(["out", "cache", "queue", "help"])
 
 /**
  * results.json's `config` (every flag's value but the places) and `flags` (those that differ from the pipeline's

@@ -4,13 +4,14 @@
  *   - `step(s, input)`           run one step through the cache (a shared upstream step runs once per run)
  *   - `sequence(items, init, f)` thread a value through a list in order (layers learned greedily, one after another)
  *   - `variants(list, f)`        run each variant (ablations) and collect `{ id, ...result }`; variants share upstream
- *                                steps because those have the same cache key
+ *                                steps because those have the same cache key. One after another in process; all at
+ *                                once under `--queue`, so that workers take them in parallel
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { FlagDefs, FlagValues, commonFlags } from "./flags.ts"
 import type { Reporter } from "./reporter.ts"
 import type { ResultsSchema } from "./results.ts"
-import { type Runner, runStep } from "./runner.ts"
+import { Runner, runStep } from "./runner.ts"
 import type { Store } from "./store.ts"
 
 export type EngineServices = Runner | Store | Reporter
@@ -87,4 +88,10 @@ export const variants = <V extends { readonly id: string }, B extends Record<str
   list: ReadonlyArray<V>,
   f: (variant: V) => Effect.Effect<B, E, R>
 ): Effect.Effect<Array<{ id: string } & B>, E, R> =>
-  Effect.forEach(list, (v) => Effect.map(f(v), (b) => ({ id: v.id, ...b })))
+  Effect.flatMap(Effect.serviceOption(Runner), (runner) =>
+    Effect.forEach(list, (v) => Effect.map(f(v), (b) => ({ id: v.id, ...b })), {
+      // In process, steps share the cores through the backend's threads: one variant at a time. On workers, the
+      // pipeline only waits: every variant's next step is in the queue at once (the results keep the list's order).
+      concurrency: Option.isSome(runner) && runner.value.remote !== undefined ? "unbounded" : 1
+    })
+  )

@@ -18,6 +18,7 @@ import { stepKey } from "./hash.ts"
 import { Reporter } from "./reporter.ts"
 import type { Checkpoint, Step, StepContext } from "./step.ts"
 import { Store, type StoreShape } from "./store.ts"
+import { type QueueFailure, RemoteResultMissing } from "./queue/errors.ts"
 
 export interface StepRecord {
   readonly name: string
@@ -40,9 +41,28 @@ export interface RunnerOptions {
   readonly code?: CodeHasher
 }
 
+/** A step's job as a remote runner receives it: what a worker needs to compute the key into the shared cache. */
+export interface RemoteJob {
+  readonly step: string
+  readonly key: string
+  readonly input: unknown
+  readonly context: Readonly<Record<string, unknown>>
+  readonly fresh: boolean
+}
+
+/**
+ * Computes keys elsewhere (`--queue`: shared/engine/queue/): on a miss, the runner hands the job over and then reads
+ * the result from the shared cache by key, verified like any hit.
+ */
+export interface RemoteRunner {
+  readonly run: (job: RemoteJob) => Effect.Effect<{ readonly worker: string; readonly resumed: boolean; readonly cached: boolean }, QueueFailure>
+}
+
 export interface RunnerShape {
   readonly options: RunnerOptions
   environment: Readonly<Record<string, unknown>> | undefined
+  /** Set by `--queue` once the environment is known: misses are computed by workers. */
+  remote: RemoteRunner | undefined
   readonly code: CodeHasher
   /** Steps in the order they finished. */
   readonly records: StepRecord[]
@@ -54,6 +74,7 @@ export class Runner extends Context.Service<Runner, RunnerShape>()("lwi/engine/R
 export const makeRunner = (options: RunnerOptions): RunnerShape => ({
   options,
   environment: options.environment,
+  remote: undefined,
   code: options.code ?? sharedHasher(),
   records: [],
   inflight: new Map()
@@ -66,7 +87,7 @@ const sharedHasher = () => (hasher ??= makeCodeHasher())
 /** A step's code uses tensors when it reaches a tfjs package: its numbers then depend on the tensor environment. */
 export const usesTensors = (code: CodeFingerprint) => Object.keys(code.packages).some((p) => p.startsWith("@tensorflow/"))
 
-const runtime = () => (typeof Bun !== "undefined" ? `bun ${Bun.version}` : `node ${process.version}`)
+export const runtime = () => (typeof Bun !== "undefined" ? `bun ${Bun.version}` : `node ${process.version}`)
 export const runnerLayer = (options: RunnerOptions) => Layer.sync(Runner, () => makeRunner(options))
 
 const short = (key: string) => key.slice(0, 10)
@@ -104,7 +125,7 @@ export const keyOf = <I, O, E, R>(step: Step<I, O, E, R>, input: I) =>
 export const runStep = <I, O, E, R>(
   step: Step<I, O, E, R>,
   input: I
-): Effect.Effect<O, E | InvalidStepData | MissingEnvironment | StoreError, R | Runner | Store | Reporter> =>
+): Effect.Effect<O, E | InvalidStepData | MissingEnvironment | StoreError | QueueFailure, R | Runner | Store | Reporter> =>
   Effect.gen(function* () {
     const runner = yield* Runner
     const { encoded, context, key } = yield* keyOf(step, input)
@@ -116,7 +137,7 @@ export const runStep = <I, O, E, R>(
     yield* Deferred.done(deferred, exit as Exit.Exit<unknown, unknown>)
     if (Exit.isFailure(exit)) runner.inflight.delete(key)
     return yield* exit
-  }) as Effect.Effect<O, E | InvalidStepData | MissingEnvironment | StoreError, R | Runner | Store | Reporter>
+  }) as Effect.Effect<O, E | InvalidStepData | MissingEnvironment | StoreError | QueueFailure, R | Runner | Store | Reporter>
 
 const execute = <I, O, E, R>(
   step: Step<I, O, E, R>,
@@ -140,6 +161,7 @@ const execute = <I, O, E, R>(
       const hit = yield* readCached(step, key)
       if (hit.found) return hitFrom(hit.value, "cached")
     }
+    if (runner.remote) return yield* remotely(step, encodedInput, context, key, runner.remote, started, label)
 
     // A miss: claim the key so that another process sharing the cache does not compute it too. When another
     // process held it, it has usually just stored the result: look again before computing.
@@ -159,6 +181,29 @@ const execute = <I, O, E, R>(
         return yield* compute(step, encodedInput, context, key, runner, started, label)
       })
     )
+  })
+
+/** A miss computed by a worker: the result is read back from the shared cache by key and verified like any hit. */
+const remotely = <I, O, E, R>(
+  step: Step<I, O, E, R>,
+  input: unknown,
+  context: Readonly<Record<string, unknown>>,
+  key: string,
+  remote: RemoteRunner,
+  started: number,
+  label: string
+) =>
+  Effect.gen(function* () {
+    const runner = yield* Runner
+    const store = yield* Store
+    const reporter = yield* Reporter
+    const outcome = yield* remote.run({ step: step.name, key, input, context, fresh: runner.options.fresh })
+    const hit = yield* readCached(step, key)
+    if (!hit.found) return yield* new RemoteResultMissing({ step: step.name, key, cache: store.location })
+    const seconds = record(runner, step.name, key, started, { cached: outcome.cached, resumed: outcome.resumed })
+    const how = outcome.cached ? "found cached" : outcome.resumed ? "resumed and done" : "done"
+    reporter.line(`✓ ${label} ${how} by worker ${outcome.worker} in ${seconds.toFixed(2)}s`)
+    return hit.value
   })
 
 /** Adds the step's record to the run's (results.json `steps`); returns its seconds. */
