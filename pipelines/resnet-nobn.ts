@@ -32,7 +32,7 @@ const experimentsPlan = [
   // The thesis' start and optimizer as written, beside the default's (shared/lw/config.ts says why they differ).
   { key: "lw-thesis", id: "LW, thesis start N(0,0.1²), plain SGD (no BN)", init: "lwThesis", batchNorm: false },
   { key: "kaiming", id: "RAE1: Kaiming (no BN)", init: "kaiming", batchNorm: false },
-  { key: "normal", id: "RAE2: N(0,1) (no BN)", init: "normal", batchNorm: false },
+  { key: "normal", id: "RAE2: N(0,1) (no BN)", init: "random", batchNorm: false },
   { key: "kaiming-bn", id: "Kaiming + BN", init: "kaiming", batchNorm: true },
   // Mishkin & Matas: orthogonal, then every layer (the classifier too) scaled to unit output variance, here on the
   // images LW learns on.
@@ -97,7 +97,7 @@ export const resnetNobn = definePipeline({
             layerStats[e.id] = lw.layerStats
             return { ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)), lwSeconds: lw.seconds, lwLayers: lw.layers }
           }
-          const choice = e.init === "lsuv" ? initFrom("lsuv") : initFrom(e.init === "kaiming" ? "kaimingNormal" : e.init === "fixup" ? "fixup" : "random")
+          const choice = initFrom(e.init === "kaiming" ? "kaiming-normal" : e.init)
           const { weights: initial } = yield* flaggedInit(model, choice, data.lwBatch, config.seed, backend)
           // The same evidence at the heuristic start (not under BN, whose running statistics are still 0 and 1).
           if (!e.batchNorm) layerStats[e.id] = yield* initLayerStats(model, initial, data, backend)

@@ -134,15 +134,36 @@ export const listFrom = <A extends string>(flag: string, raw: string, allowed: R
 
 // ---- initialization ---------------------------------------------------------------------------------------------
 
-/** Every initializer: shared/init/initializers.ts's data-free ones, and LSUV (data-dependent: steps/lsuv-init.ts). */
-export const INIT_FLAG_NAMES = [...(Object.keys(defaultInitConfigs) as InitName[]), "lsuv"] as const
-export type InitFlagName = (typeof INIT_FLAG_NAMES)[number]
+/**
+ * Every initializer, as typed on the command line (kebab-case, as deep-stats and the activation flag): the library's
+ * data-free ones (shared/init/initializers.ts, by their config name) and LSUV (data-dependent: steps/lsuv-init.ts).
+ */
+const initNames = {
+  heuristic: "heuristic",
+  "xavier-uniform": "xavierUniform",
+  "xavier-normal": "xavierNormal",
+  "kaiming-uniform": "kaimingUniform",
+  "kaiming-normal": "kaimingNormal",
+  orthogonal: "orthogonal",
+  random: "random",
+  normal: "normal",
+  enhanced: "enhanced",
+  fixup: "fixup",
+  lsuv: "lsuv"
+} as const satisfies Record<string, InitName | "lsuv">
+export type InitFlagName = keyof typeof initNames
+export const INIT_FLAG_NAMES = Object.keys(initNames) as ReadonlyArray<InitFlagName>
 
 /** What an init flag value means: a draw from a config, or LSUV (orthogonal, then each layer scaled on a batch). */
-export type InitChoice = { readonly kind: "draw"; readonly config: InitConfig } | { readonly kind: "lsuv" }
+export type InitChoice =
+  | { readonly kind: "draw"; readonly name: InitName; readonly config: InitConfig }
+  | { readonly kind: "lsuv"; readonly name: "lsuv" }
 
-export const initFrom = (name: InitFlagName): InitChoice =>
-  name === "lsuv" ? { kind: "lsuv" } : { kind: "draw", config: defaultInitConfigs[name] }
+/** The defaults of each are initializers.ts's `defaultInitConfigs` (Kaiming: ReLU gain; Fixup: over Kaiming normal). */
+export const initFrom = (flag: InitFlagName): InitChoice => {
+  const name = initNames[flag]
+  return name === "lsuv" ? { kind: "lsuv", name } : { kind: "draw", name, config: defaultInitConfigs[name] }
+}
 
 /** LSUV's mini-batch, where a pipeline has no LW batch to use (Mishkin & Matas measure on one training batch). */
 export const lsuvFlags = {
