@@ -8,13 +8,13 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import sharp from "sharp"
 import type { ImageSet } from "../../shared/data/types.ts"
 import { labelHistogram } from "../../shared/data/types.ts"
 import { makeEngine, runWithEngine } from "../../shared/engine/testing.ts"
 import { getDataset } from "../../shared/schemas.ts"
 import { dataSplits, prepareData } from "../../pipelines/lib/experiment.ts"
 import { idxBytes, makeTempDir, tinyImages, write, writeMnistDir } from "../data/fixtures.ts"
+import { writeImageFolder } from "./image-folder.ts"
 
 // As `npm test` (--timeout 300000): these tests run real pipeline processes, which take minutes on 2 shared cores;
 // the same limit alone as in the suite.
@@ -154,24 +154,28 @@ describe("LW pipelines, --quick", () => {
     expect(r.steps.filter((s: Step) => !s.cached && s.name === "learn-layer-init").length).toBe(4)
   })
 
-  test("resnet-nobn: five experiments, every conv learned (including the 1×1 downsamples), with each start", async () => {
+  test("resnet-nobn: seven experiments, every conv learned (including the 1×1 downsamples), with each start", async () => {
     const r = await run("resnet-nobn", ["--lw-max-epochs", "3", "--lw-batch", "8"])
     expect(r.experiments.map((e: Experiment) => e.id)).toEqual([
       "LW (no BN)",
       "LW, thesis start N(0,0.1²), plain SGD (no BN)",
       "RAE1: Kaiming (no BN)",
       "RAE2: N(0,1) (no BN)",
-      "Kaiming + BN"
+      "Kaiming + BN",
+      "LSUV on the LW batch (no BN)",
+      "Fixup init only, no scalar biases/multipliers (no BN)"
     ])
     // stem conv + 16 block convs + 3 downsamples, for each of the two LW configs; the classifier keeps its standard init
     const learned = r.steps.filter((s: Step) => s.name === "learn-layer-init").length
     expect(learned).toBe(40)
-    // Evidence for every start without BN: the two LW variants after learning, RAE1 and RAE2 at their draw.
+    // Evidence for every start without BN: the two LW variants after learning, the others at their start.
     expect(Object.keys(r.layerStats)).toEqual([
       "LW (no BN)",
       "LW, thesis start N(0,0.1²), plain SGD (no BN)",
       "RAE1: Kaiming (no BN)",
-      "RAE2: N(0,1) (no BN)"
+      "RAE2: N(0,1) (no BN)",
+      "LSUV on the LW batch (no BN)",
+      "Fixup init only, no scalar biases/multipliers (no BN)"
     ])
     expect(r.layerStats["LW (no BN)"].map((s: { name: string }) => s.name)).toContain("layer2.0.downsample")
     expectScoredOn(r.experiments, 100)
@@ -179,21 +183,11 @@ describe("LW pipelines, --quick", () => {
 
   test("resnet-nobn on an Imagenette-layout folder: the model follows the data (3 classes, 16×16 RGB)", async () => {
     // 3 classes × 14 training / 5 validation JPEGs of mixed sizes, each class its own colour.
-    const dir = path.join(temp.dir, "imagenette-mini")
-    const classes = ["n01440764", "n02102040", "n03000684"]
-    for (const [c, cls] of classes.entries()) {
-      for (const [split, n] of [["train", 14], ["val", 5]] as const) {
-        for (let i = 0; i < n; i++) {
-          const background = { r: 60 + 60 * c, g: 200 - 50 * c, b: (37 * i) % 255 }
-          const jpeg = await sharp({ create: { width: 40 + (i % 3) * 8, height: 32 + (i % 2) * 10, channels: 3, background } }).jpeg().toBuffer()
-          await write(path.join(dir, split, cls, `${split}_${i}.JPEG`), jpeg)
-        }
-      }
-    }
+    const dir = await writeImageFolder(path.join(temp.dir, "imagenette-mini"), { classes: 3, train: 14, val: 5 })
     // 2 validation images per class for the evidence, leaving 12 per class to train on.
     const data = ["--dataset", "imagenette", "--data", dir, "--size", "16", "--subset", "0", "--test-subset", "0", "--validation", "6"]
     const r = await run("resnet-nobn", ["--lw-max-epochs", "2", "--lw-batch", "12"], data)
-    expect(r.experiments).toHaveLength(5)
+    expect(r.experiments).toHaveLength(7)
     expectScoredOn(r.experiments, 15) // 3 classes × 5 val images
     const prepared = r.steps.find((s: Step) => s.name === "prepare-dataset")
     expect(prepared.cached).toBe(false)
