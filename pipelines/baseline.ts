@@ -11,40 +11,24 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
-import { dataFlags, locateSource } from "../shared/data/flags.ts"
+import { dataFlags } from "../shared/data/flags.ts"
 import { runMain } from "../shared/engine/main.ts"
 import { definePipeline, step } from "../shared/engine/pipeline.ts"
 import { markdownTable } from "../shared/engine/report.ts"
-import { Reporter } from "../shared/engine/reporter.ts"
 import { attempt } from "../shared/errors.ts"
-import type { DatasetName } from "../shared/data/datasets.ts"
 import { deriveSeed } from "../shared/random.ts"
 import type { DatasetRef } from "../shared/schemas.ts"
 import type { Activation, ModelSpec } from "../shared/models/spec.ts"
 import { evaluate } from "../steps/evaluate.ts"
 import { initWeights } from "../steps/init-weights.ts"
 import { makeCircles } from "../steps/make-circles.ts"
-import { prepareDataset } from "../steps/prepare-dataset.ts"
 import { sampleMinibatch } from "../steps/sample-minibatch.ts"
 import { monitorFor } from "../shared/train/monitor.ts"
 import { train } from "../steps/train.ts"
 import { figure, heatmap } from "../shared/report/charts.ts"
 import { accuracyHeadline, initialLossFigure, monitorFigures, trainingCurves } from "./lib/figures.ts"
-import {
-  DATASET_FLAG_NAMES,
-  IMAGE_DATASETS,
-  INIT_FLAG_NAMES,
-  activationFlag,
-  activationFrom,
-  datasetFlags,
-  datasetFrom,
-  initFrom,
-  lsuvFlags,
-  optimizerFlags,
-  optimizerLine,
-  trainConfigFrom
-} from "./lib/flags.ts"
-import { flaggedInit, validationFlags } from "./lib/experiment.ts"
+import { DATASET_FLAG_NAMES, IMAGE_DATASETS, INIT_FLAG_NAMES, activationFlag, activationFrom, datasetFlags, datasetFrom, initFrom, lsuvFlags, optimizerFlags, optimizerLine, trainConfigFrom } from "./lib/flags.ts"
+import { dataPlan, flaggedInit, prepareSplits, validationFlags } from "./lib/experiment.ts"
 import { baselineResults } from "./lib/results.ts"
 
 /** Every architecture takes the data as it is (ResNet18 with the small-image stem); the MLP also takes circles. */
@@ -68,26 +52,6 @@ const circleSplits = (c: { subset: number; validation: number; testSubset: numbe
       validation: yield* draw(c.validation, "validation"),
       test: yield* draw(c.testSubset > 0 ? c.testSubset : 500, "test")
     }
-  })
-
-/** The image datasets, prepared (an image folder resized to `size`). */
-const imageSplits = (c: { dataset: DatasetName; data: string; subset: number; validation: number; testSubset: number; size: number; seed: number }) =>
-  Effect.gen(function* () {
-    const reporter = yield* Reporter
-    const source = yield* attempt(() => locateSource(c.dataset, c.data, reporter.line))
-    const data = yield* step(prepareDataset, {
-      dataset: c.dataset,
-      source,
-      ...(c.subset > 0 ? { trainSubset: { count: c.subset } } : {}),
-      ...(c.testSubset > 0 ? { testSubset: { count: c.testSubset } } : {}),
-      validation: { count: c.validation },
-      ...(c.dataset === "imagenette" ? { resize: { height: c.size, width: c.size } } : {}),
-      rgb: false,
-      normalization: "standard",
-      seed: c.seed
-    })
-    // Asked for above, so always there.
-    return { train: data.train, validation: data.validation!, test: data.test }
   })
 
 /** LSUV's batch: --lsuv-batch training samples, class-balanced, drawn with their own seed. */
@@ -125,7 +89,10 @@ export const baseline = definePipeline({
           ? datasetFrom(config.dataset, DATASET_FLAG_NAMES, "")
           : datasetFrom(config.dataset, IMAGE_DATASETS, `--model ${config.model} takes images; circles are 2-D points: give --model mlp`)
       )
-      const data = dataset === "circles" ? yield* circleSplits(config) : yield* imageSplits({ ...config, dataset })
+      const data =
+        dataset === "circles"
+          ? yield* circleSplits(config)
+          : yield* prepareSplits(dataPlan({ ...config, dataset, lwBatch: 0 }))
       const shape: Shape = { inputShape: [data.train.height, data.train.width, data.train.channels], classes: data.train.classes }
       const model = models[config.model]!(activationFrom(config.activation), shape)
       const backend = tf.getBackend()

@@ -24,21 +24,7 @@ import type { ModelSpec } from "../shared/models/spec.ts"
 import { dataPlan, dataShape, dataSplits, flaggedInit, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
-import {
-  IMAGE_DATASETS,
-  INIT_FLAG_NAMES,
-  activationFlag,
-  activationFrom,
-  datasetFlags,
-  datasetFrom,
-  initFrom,
-  lwConfigFrom,
-  lwFlags,
-  optimizerFlags,
-  optimizerLine,
-  trainConfigFrom,
-  trainFlags
-} from "./lib/flags.ts"
+import { IMAGE_DATASETS, INIT_FLAG_NAMES, activationFlag, activationFrom, datasetFlags, datasetFrom, initFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { lenetAblationResults } from "./lib/results.ts"
 
 const ablations = [

@@ -21,22 +21,7 @@ import { attempt } from "../shared/errors.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { dataPlan, dataShape, dataSplits, flaggedInit, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
-import {
-  ACTIVATION_FLAG_NAMES,
-  IMAGE_DATASETS,
-  INIT_FLAG_NAMES,
-  activationFrom,
-  datasetFlags,
-  datasetFrom,
-  initFrom,
-  listFrom,
-  lwConfigFrom,
-  lwFlags,
-  optimizerFlags,
-  optimizerLine,
-  trainConfigFrom,
-  trainFlags
-} from "./lib/flags.ts"
+import { ACTIVATION_FLAG_NAMES, IMAGE_DATASETS, INIT_FLAG_NAMES, activationFrom, datasetFlags, datasetFrom, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { heatmap, figure } from "../shared/report/charts.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"

@@ -109,7 +109,8 @@ export const dataShape = (data: ExperimentData) => ({
   classes: data.train.classes
 })
 
-export const prepareData = (plan: DataPlan) =>
+/** The dataset located and prepared: the training, validation and test splits (no LW batch). */
+export const prepareSplits = (plan: Omit<DataPlan, "lwBatch">) =>
   Effect.gen(function* () {
     const reporter = yield* Reporter
     const source = yield* attempt(() => locateSource(plan.dataset, plan.dataDir, reporter.line))
@@ -125,7 +126,12 @@ export const prepareData = (plan: DataPlan) =>
       seed: plan.seed
     })
     // Asked for above, so always there; the type cannot know it.
-    const validation = data.validation!
+    return { train: data.train, validation: data.validation!, test: data.test }
+  })
+
+export const prepareData = (plan: DataPlan) =>
+  Effect.gen(function* () {
+    const data = yield* prepareSplits(plan)
     if (plan.lwBatch > data.train.n) {
       return yield* new BadConfig({
         field: "--lw-batch",
@@ -142,7 +148,7 @@ export const prepareData = (plan: DataPlan) =>
         inputsOnly: true,
         seed: deriveSeed(plan.seed, "lw-batch")
       }),
-      validation,
+      validation: data.validation,
       test: data.test
     } satisfies ExperimentData
   })
