@@ -10,7 +10,7 @@
  *
  *   bun run pipelines/resnet-nobn.ts [--quick] [--epochs N] [--subset N] [--validation 200] [--stem imagenet|small]
  *                                    [--dataset fashion-mnist|mnist|cifar10|cifar100|imagenette --data DIR] [--size 64]
- *                                    [--experiments lw,lsuv,fixup] [--optimizer sgd|adam|adamw]
+ *                                    [--experiments lw,lsuv,fixup] [--optimizer sgd|adam|adamw] [--activation relu|wib-relu|...]
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
@@ -22,7 +22,7 @@ import { attempt } from "../shared/errors.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { dataPlan, dataShape, dataSplits, flaggedInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
-import { IMAGE_DATASETS, datasetFlags, datasetFrom, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
+import { IMAGE_DATASETS, activationFlag, activationFrom, datasetFlags, datasetFrom, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
 import { resnetNobnResults } from "./lib/results.ts"
@@ -61,6 +61,8 @@ export const resnetNobn = definePipeline({
     ...validationFlags({ validation: 200, quickValidation: 100 }),
     ...datasetFlags({ size: 64 }),
     ...optimizerFlags,
+    // ReLU: the thesis's ResNet18, and the nonlinearity Kaiming's and Fixup's scalings assume.
+    ...activationFlag({ default: "relu", doc: "ResNet18's activation" }),
     experiments: { kind: "string", default: "all", doc: `which experiments: all, or a comma-separated list of ${experimentKeys.join(", ")}` },
     // The ImageNet stem (7×7 s2 + max-pool) is the standard ResNet18 and 6× cheaper than the small-image stem on
     // 28 px inputs; --stem small keeps full resolution (3×3 s1, no pool), as CIFAR-style ResNets do.
@@ -82,7 +84,7 @@ export const resnetNobn = definePipeline({
         ...dataShape(data),
         batchNorm,
         stem: config.stem as "imagenet",
-        activation: "relu"
+        activation: activationFrom(config.activation)
       })
       const training = trainConfigFrom(config)
       const layerStats: Record<string, ReadonlyArray<LayerStatsRow>> = {}

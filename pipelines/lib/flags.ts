@@ -115,7 +115,7 @@ export const ACTIVATION_FLAG_NAMES = Object.keys(activationNames) as ReadonlyArr
 
 /** One activation (`--activation`); the defaults of each (leaky slope 0.01, PReLU 0.25...) are activations.ts's. */
 export const activationFlag = (d: { default: ActivationFlagName; doc: string }) =>
-  ({ activation: { kind: "enum", values: ACTIVATION_FLAG_NAMES, default: d.default, doc: `${d.doc}: ${ACTIVATION_FLAG_NAMES.join(", ")}` } }) as const satisfies FlagDefs
+  ({ activation: { kind: "enum", values: ACTIVATION_FLAG_NAMES, default: d.default, doc: d.doc } }) as const satisfies FlagDefs
 
 /** A flag value (already checked against ACTIVATION_FLAG_NAMES) as the model spec's activation. */
 export const activationFrom = (name: string): Activation => activationNames[name as ActivationFlagName]
