@@ -74,7 +74,8 @@ export const resnetNobn = definePipeline({
       const backend = tf.getBackend()
       const { dataset, plan } = yield* attempt(async () => ({
         dataset: datasetFrom(config.dataset, IMAGE_DATASETS, "ResNet18 takes images; circles are 2-D points: pipelines/circle-normalization.ts"),
-        plan: config.experiments === "all" ? experimentsPlan : listFrom("experiments", config.experiments, experimentKeys).map((k) => experimentsPlan.find((e) => e.key === k)!)
+        // In the plan's order, whatever order they are listed in.
+        plan: experimentsPlan.filter((e) => config.experiments === "all" || listFrom("experiments", config.experiments, experimentKeys).includes(e.key))
       }))
       const data = yield* prepareData(dataPlan({ ...config, dataset }))
       // The model follows the prepared data: image size, channels and number of classes (an image folder may hold
