@@ -183,9 +183,13 @@ describe("LW pipelines, --quick", () => {
     const dir = await writeImageFolder(path.join(temp.dir, "imagenette-mini"), { classes: 3, train: 14, val: 5 })
     // 2 validation images per class for the evidence, leaving 12 per class to train on.
     const data = ["--dataset", "imagenette", "--data", dir, "--size", "16", "--subset", "0", "--test-subset", "0", "--validation", "6"]
-    const r = await run("resnet-nobn", ["--lw-max-epochs", "2", "--lw-batch", "12"], data)
-    // Every experiment by default: the thesis's five, LSUV and Fixup's init.
-    expect(r.experiments).toHaveLength(7)
+    const r = await run("resnet-nobn", ["--lw-max-epochs", "2", "--lw-batch", "12", "--experiments", "lw,kaiming-bn,lsuv,fixup"], data)
+    expect(r.experiments.map((e: Experiment) => e.id)).toEqual([
+      "LW (no BN)",
+      "Kaiming + BN",
+      "LSUV on the LW batch (no BN)",
+      "Fixup init only, no scalar biases/multipliers (no BN)"
+    ])
     expectScoredOn(r.experiments, 15)
     // LSUV measured on the LW batch (the same sample-minibatch artifact LW learned on), and its start's evidence.
     const lsuv = r.steps.filter((s: Step) => s.name === "lsuv-init")
