@@ -190,8 +190,10 @@ describe("lenet-init-grid on an image folder (Table 6.4), as a user runs it", ()
       ["resnet-nobn", ["--experiments", "lw,bogus"], /--experiments = bogus.*lsuv, fixup/],
       ["baseline", ["--dataset", "circles", "--model", "lenet5"], /--dataset = circles.*give --model mlp/]
     ]
+    // At once: each is mostly process start-up.
+    const runs = await Promise.all(cases.map(([pipeline, args], i) => run(pipeline, args, `bad-${i}`)))
     for (const [i, [pipeline, args, message]] of cases.entries()) {
-      const r = await run(pipeline, args, `bad-${i}`)
+      const r = runs[i]!
       expect({ pipeline, args, code: r.code, named: message.test(r.stderr), trace: /\n\s+at /.test(r.stderr), results: r.results }).toEqual({
         pipeline,
         args,
