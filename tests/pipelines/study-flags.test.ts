@@ -32,7 +32,7 @@ import {
   optimizerFrom,
   trainConfigFrom
 } from "../../pipelines/lib/flags.ts"
-import { makeTempDir } from "../data/fixtures.ts"
+import { cifarBytes, makeTempDir, write } from "../data/fixtures.ts"
 import { writeImageFolder } from "./image-folder.ts"
 
 setDefaultTimeout(300_000)
@@ -143,7 +143,7 @@ describe("resnet-nobn's new starts", () => {
   })
 })
 
-describe("lenet-init-grid on an image folder (Table 6.4), as a user runs it", () => {
+describe("the pipelines with the new flags, as a user runs them", () => {
   const root = path.resolve(import.meta.dir, "../..")
   let temp: { dir: string; cleanup: () => Promise<void> }
   let folder: string
@@ -167,7 +167,7 @@ describe("lenet-init-grid on an image folder (Table 6.4), as a user runs it", ()
   }
   const folderArgs = () => ["--dataset", "imagenette", "--data", folder, "--size", "16", "--subset", "0", "--test-subset", "0", "--validation", "6"]
 
-  test("WIB-ReLU and ReLU × LW and LSUV on 16×16 RGB images of 3 classes, with Adam", async () => {
+  test("lenet-init-grid on an image folder (Table 6.4): WIB-ReLU and ReLU × LW and LSUV on 16×16 RGB images of 3 classes, with Adam", async () => {
     const r = await run("lenet-init-grid", [
       ...folderArgs(),
       ...["--activations", "relu,wib-relu", "--inits", "lw,lsuv", "--lw-batch", "9", "--lw-max-epochs", "5", "--optimizer", "adam", "--lr", "0.001"]
@@ -181,6 +181,25 @@ describe("lenet-init-grid on an image folder (Table 6.4), as a user runs it", ()
     const report = fs.readFileSync(path.join(temp.dir, "out", "lenet-init-grid", "report.md"), "utf8")
     expect(report).toContain("imagenette (resized to 16×16)")
     expect(report).toContain("Adam lr 0.001")
+  })
+
+  test("baseline on a CIFAR-10 folder: the 4-conv CNN takes 32×32×3, AdamW with its default decay, LSUV on a training batch", async () => {
+    const dir = path.join(temp.dir, "cifar-10-batches-bin")
+    const records = (n: number, offset: number) => cifarBytes(Array.from({ length: n }, (_, i) => [(i + offset) % 10]))
+    for (const [i, file] of ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"].entries()) {
+      await write(path.join(dir, file), records(30, i))
+    }
+    await write(path.join(dir, "test_batch.bin"), records(40, 0))
+    const r = await run("baseline", [
+      ...["--dataset", "cifar10", "--data", dir, "--model", "cnn4", "--init", "lsuv", "--optimizer", "adamw", "--lr", "0.001"],
+      ...["--subset", "100", "--test-subset", "40", "--validation", "20", "--lsuv-batch", "20"]
+    ])
+    if (r.code !== 0) throw new Error(r.stderr.slice(-3000))
+    const [e] = r.results.experiments
+    expect([e.id, e.trainSamples, e.testSamples]).toEqual(["cnn4-relu-lsuv", 100, 40])
+    expect(r.results.steps.map((s: { name: string }) => s.name)).toContain("lsuv-init")
+    const report = fs.readFileSync(path.join(temp.dir, "out", "baseline", "report.md"), "utf8")
+    expect(report).toContain("AdamW lr 0.001 weight decay 0.01, batch 32")
   })
 
   test("values a pipeline cannot use: exit 1, a message naming the flag and the fix, no results written", async () => {
