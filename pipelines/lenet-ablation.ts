@@ -5,12 +5,14 @@
  *   LAE2  mean only (layer output)          LAE3  variance only (activation output)
  *   LAE4  mean and variance both on the layer output
  * plus Kaiming (or the --init given) as the heuristic reference. Same data, LW mini-batch, seed and training budget
- * for all; the dataset and mini-batch steps are shared, and so are layers whose learning problem is the same. The per-layer evidence is
- * measured on a validation split carved out of the training set; the test split only scores accuracy.
+ * for all; the dataset and mini-batch steps are shared, and so are layers whose learning problem is the same. The
+ * per-layer evidence is measured on a validation split carved out of the training set; the test split only scores
+ * accuracy. Any image dataset by --dataset; the model follows the prepared data.
  *
  *   bun run pipelines/lenet-ablation.ts [--quick] [--epochs N] [--subset N] [--lw-batch 25] [--validation 500]
- *                                       [--activation relu|leaky-relu|prelu|elu|wib-relu|tanh|sigmoid] [--init kaiming-normal]
- *                                       [--dataset fashion-mnist|mnist|cifar10|cifar100|imagenette --data DIR] [--optimizer sgd]
+ *                                       [--activation relu|leaky-relu|prelu|elu|wib-relu|tanh|sigmoid]
+ *                                       [--init kaiming-normal|lsuv|...] [--optimizer sgd|adam|adamw]
+ *                                       [--dataset fashion-mnist|mnist|cifar10|cifar100|imagenette --data DIR]
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
