@@ -26,7 +26,7 @@ import type { ModelSpec } from "../shared/models/spec.ts"
 import { dataPlan, dataShape, dataSplits, flaggedInit, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
-import { IMAGE_DATASETS, INIT_FLAG_NAMES, activationFlag, activationFrom, datasetFlags, datasetFrom, initFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
+import { IMAGE_DATASETS, INIT_FLAG_NAMES, activationFlag, activationFrom, datasetFlags, datasetFrom, datasetLine, initFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { lenetAblationResults } from "./lib/results.ts"
 
 const ablations = [
@@ -84,7 +84,7 @@ export const lenetAblation = definePipeline({
     [
       "## LeNet-5 ablations (thesis Table 6.1: Fashion-MNIST)",
       "",
-      `${config.dataset}${config.dataset === "imagenette" ? ` (resized to ${config.size}×${config.size})` : ""}, LeNet-5 with ${config.activation}, ${config.epochs} epochs, ${optimizerLine(trainConfigFrom(config))}.`,
+      `${datasetLine(config)}, LeNet-5 with ${config.activation}, ${config.epochs} epochs, ${optimizerLine(trainConfigFrom(config))}.`,
       "",
       experimentTable(experiments),
       "",

@@ -21,7 +21,7 @@ import { attempt } from "../shared/errors.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { dataPlan, dataShape, dataSplits, flaggedInit, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
-import { ACTIVATION_FLAG_NAMES, IMAGE_DATASETS, INIT_FLAG_NAMES, activationFrom, datasetFlags, datasetFrom, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
+import { ACTIVATION_FLAG_NAMES, IMAGE_DATASETS, INIT_FLAG_NAMES, activationFrom, datasetFlags, datasetFrom, datasetLine, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { heatmap, figure } from "../shared/report/charts.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
@@ -90,7 +90,7 @@ export const lenetInitGrid = definePipeline({
       "",
       experimentTable(experiments),
       "",
-      `${config.dataset}${config.dataset === "imagenette" ? ` (resized to ${config.size}×${config.size})` : ""}, ${config.epochs} epochs, ${optimizerLine(trainConfigFrom(config))}.`,
+      `${datasetLine(config)}, ${config.epochs} epochs, ${optimizerLine(trainConfigFrom(config))}.`,
       "",
       "The thesis's own figures are not reproduced here (this repository does not hold the thesis); compare with its",
       "Table 6.3 (Fashion-MNIST) and Table 6.4 (Imagenette). Data differences: the data as prepared here, this run's",

@@ -210,3 +210,6 @@ export const optimizerLine = (c: TrainConfig) => {
   const decay = c.optimizer.weightDecay > 0 ? ` weight decay ${c.optimizer.weightDecay}` : ""
   return `${name} lr ${c.lr}${momentum}${decay}, batch ${c.batchSize}`
 }
+
+/** The dataset in words, for reports: "fashion-mnist", "imagenette (resized to 32×32)". */
+export const datasetLine = (c: { dataset: string; size: number }) => (c.dataset === "imagenette" ? `imagenette (resized to ${c.size}×${c.size})` : c.dataset)
