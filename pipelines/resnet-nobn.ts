@@ -22,7 +22,7 @@ import { attempt } from "../shared/errors.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { dataPlan, dataShape, dataSplits, flaggedInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
-import { IMAGE_DATASETS, activationFlag, activationFrom, datasetFlags, datasetFrom, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
+import { IMAGE_DATASETS, activationFlag, activationFrom, datasetFlags, datasetFrom, datasetLine, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
 import { resnetNobnResults } from "./lib/results.ts"
@@ -115,7 +115,7 @@ export const resnetNobn = definePipeline({
     [
       "## ResNet18 without BN: initialization decides whether it trains (thesis Tables 6.2, 6.5)",
       "",
-      `${config.dataset}, ${splits.training.count} training / ${splits.accuracy.count} test images, ` +
+      `${datasetLine(config)}, ${splits.training.count} training / ${splits.accuracy.count} test images, ` +
         `${config.epochs} epochs, ${optimizerLine(trainConfigFrom(config))}, ${config.stem} stem.`,
       "",
       experimentTable(experiments),
