@@ -83,7 +83,7 @@ export const lwConfigFrom = (
 export const optimizerFlags = {
   // SGD with momentum 0.9: the common recipe for LeNet and ResNet18 from scratch (and every pipeline's until now).
   optimizer: { kind: "enum", values: ["sgd", "adam", "adamw"], default: "sgd", doc: "optimizer of the full network: sgd (momentum 0.9), adam or adamw (β 0.9/0.999, ε 1e-8); give adam/adamw a smaller --lr, e.g. 0.001" },
-  // "default": 0 for SGD and Adam (PyTorch's), 0.01 for AdamW (PyTorch's AdamW default, Loshchilov & Hutter's setting).
+  // "default": PyTorch's per optimizer: 0 for SGD and Adam, 0.01 for AdamW.
   weightDecay: { kind: "string", default: "default", check: "/^(default|[0-9]*\\.?[0-9]+(e-?[0-9]+)?)$/", doc: "weight decay: default (sgd/adam 0, adamw 0.01) or a number (L2 for sgd/adam, decoupled for adamw)" }
 } as const satisfies FlagDefs
 
@@ -167,7 +167,7 @@ export const initFrom = (flag: InitFlagName): InitChoice => {
 
 /** LSUV's mini-batch, where a pipeline has no LW batch to use (Mishkin & Matas measure on one training batch). */
 export const lsuvFlags = {
-  // The paper's mini-batch is the training batch; 256 images estimate each layer's variance to a few per cent.
+  // The paper measures on one training mini-batch; 256 is a usual batch size (quick: a small one, for speed).
   lsuvBatch: { kind: "int", default: 256, quick: 32, check: "number.integer >= 2", doc: "training images LSUV measures each layer's variance on (--init lsuv)" }
 } as const satisfies FlagDefs
 
