@@ -1,13 +1,16 @@
 /**
  * resnet-nobn — the main job: ResNet18 *without* batch normalization, started from a learned initialization (LW),
  * against the same network from Kaiming (RAE1) and from N(0,1) (RAE2), and the usual Kaiming + BN (the thesis's
- * Tables 6.2 and 6.5). Same data, seed and training budget for all four; the dataset and mini-batch steps are shared,
+ * Tables 6.2 and 6.5); and the published ways to train without BN: LSUV (Mishkin & Matas 2016) on the same mini-batch
+ * LW learns on, and Fixup's initialization (Zhang et al. 2019) without its scalar biases and multipliers (the row's
+ * name says so: they are model changes this ResNet18 does not have). Same data, seed and training budget for all; the dataset and mini-batch steps are shared,
  * every LW layer is its own cached step (an interrupted run resumes at the layer it reached), and the report sets out
  * each learned layer's statistics on held-out images as evidence: a validation split carved out of the training set
  * (the test split only scores accuracy).
  *
  *   bun run pipelines/resnet-nobn.ts [--quick] [--epochs N] [--subset N] [--validation 200] [--stem imagenet|small]
- *                                    [--dataset fashion-mnist|imagenette --data DIR] [--size 64]
+ *                                    [--dataset fashion-mnist|mnist|cifar10|cifar100|imagenette --data DIR] [--size 64]
+ *                                    [--experiments lw,lsuv,fixup] [--optimizer sgd|adam|adamw] [--activation relu|wib-relu|...]
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
@@ -15,28 +18,35 @@ import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
 import { dataFlags } from "../shared/data/flags.ts"
 import { runMain } from "../shared/engine/main.ts"
 import { definePipeline, variants } from "../shared/engine/pipeline.ts"
-import { defaultInitConfigs } from "../shared/init/initializers.ts"
+import { attempt } from "../shared/errors.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
-import { dataSplits, heuristicInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
-import { lwConfigFrom, lwFlags, trainConfigFrom, trainFlags } from "./lib/flags.ts"
+import { dataPlan, dataShape, dataSplits, flaggedInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
+import { IMAGE_DATASETS, activationFlag, activationFrom, datasetFlags, datasetFrom, datasetLine, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
 import { resnetNobnResults } from "./lib/results.ts"
 
 const experimentsPlan = [
-  { id: "LW (no BN)", init: "lw", batchNorm: false },
+  { key: "lw", id: "LW (no BN)", init: "lw", batchNorm: false },
   // The thesis' start and optimizer as written, beside the default's (shared/lw/config.ts says why they differ).
-  { id: "LW, thesis start N(0,0.1²), plain SGD (no BN)", init: "lwThesis", batchNorm: false },
-  { id: "RAE1: Kaiming (no BN)", init: "kaiming", batchNorm: false },
-  { id: "RAE2: N(0,1) (no BN)", init: "normal", batchNorm: false },
-  { id: "Kaiming + BN", init: "kaiming", batchNorm: true }
+  { key: "lw-thesis", id: "LW, thesis start N(0,0.1²), plain SGD (no BN)", init: "lwThesis", batchNorm: false },
+  { key: "kaiming", id: "RAE1: Kaiming (no BN)", init: "kaiming", batchNorm: false },
+  { key: "normal", id: "RAE2: N(0,1) (no BN)", init: "random", batchNorm: false },
+  { key: "kaiming-bn", id: "Kaiming + BN", init: "kaiming", batchNorm: true },
+  // Mishkin & Matas: orthogonal, then every layer (the classifier too) scaled to unit output variance, here on the
+  // images LW learns on.
+  { key: "lsuv", id: "LSUV on the LW batch (no BN)", init: "lsuv", batchNorm: false },
+  // Zhang et al.: branch ends and classifier 0, other branch convs Kaiming × 8^(−½); without the scalar biases and
+  // multiplier Fixup also adds (a model change), hence "init only".
+  { key: "fixup", id: "Fixup init only, no scalar biases/multipliers (no BN)", init: "fixup", batchNorm: false }
 ] as const
+const experimentKeys = experimentsPlan.map((e) => e.key)
 
 export const resnetNobn = definePipeline({
   name: "resnet-nobn",
   results: resnetNobnResults,
-  description: "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs Kaiming + BN",
+  description: "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs LSUV vs Fixup's init vs Kaiming + BN",
   flags: {
     ...backendFlags,
     ...dataFlags,
@@ -49,8 +59,11 @@ export const resnetNobn = definePipeline({
     // trains — see README).
     ...lwFlags({ quickMaxEpochs: 10, lwBatch: 200, quickLwBatch: 32 }),
     ...validationFlags({ validation: 200, quickValidation: 100 }),
-    dataset: { kind: "enum", values: ["fashion-mnist", "imagenette"], default: "fashion-mnist", doc: "dataset" },
-    size: { kind: "int", default: 64, check: "number.integer >= 16", doc: "Imagenette image side after resizing" },
+    ...datasetFlags({ size: 64 }),
+    ...optimizerFlags,
+    // ReLU: the thesis's ResNet18, and the nonlinearity Kaiming's and Fixup's scalings assume.
+    ...activationFlag({ default: "relu", doc: "ResNet18's activation" }),
+    experiments: { kind: "string", default: "all", doc: `which experiments: all, or a comma-separated list of ${experimentKeys.join(", ")}` },
     // The ImageNet stem (7×7 s2 + max-pool) is the standard ResNet18 and 6× cheaper than the small-image stem on
     // 28 px inputs; --stem small keeps full resolution (3×3 s1, no pool), as CIFAR-style ResNets do.
     stem: { kind: "enum", values: ["imagenet", "small"], default: "imagenet", doc: "ResNet18 stem" }
@@ -59,32 +72,24 @@ export const resnetNobn = definePipeline({
   run: (config) =>
     Effect.gen(function* () {
       const backend = tf.getBackend()
-      const imagenette = config.dataset === "imagenette"
-      const data = yield* prepareData({
-        dataset: config.dataset as "fashion-mnist",
-        dataDir: config.data,
-        trainSubset: config.subset,
-        testSubset: config.testSubset,
-        rgb: false,
-        ...(imagenette ? { resize: { height: config.size, width: config.size } } : {}),
-        lwBatch: config.lwBatch,
-        validation: config.validation,
-        seed: config.seed
-      })
+      const { dataset, plan } = yield* attempt(async () => ({
+        dataset: datasetFrom(config.dataset, IMAGE_DATASETS, "ResNet18 takes images; circles are 2-D points: pipelines/circle-normalization.ts"),
+        // In the plan's order, whatever order they are listed in.
+        plan: experimentsPlan.filter((e) => config.experiments === "all" || listFrom("experiments", config.experiments, experimentKeys).includes(e.key))
+      }))
+      const data = yield* prepareData(dataPlan({ ...config, dataset }))
       // The model follows the prepared data: image size, channels and number of classes (an image folder may hold
       // any number of classes, not only Imagenette's 10).
-      const inputShape: [number, number, number] = [data.train.height, data.train.width, data.train.channels]
       const resnet = (batchNorm: boolean): ModelSpec => ({
         arch: "resnet18",
-        inputShape,
-        classes: data.train.classes,
+        ...dataShape(data),
         batchNorm,
         stem: config.stem as "imagenet",
-        activation: "relu"
+        activation: activationFrom(config.activation)
       })
       const training = trainConfigFrom(config)
       const layerStats: Record<string, ReadonlyArray<LayerStatsRow>> = {}
-      const experiments = yield* variants(experimentsPlan, (e) =>
+      const experiments = yield* variants(plan, (e) =>
         Effect.gen(function* () {
           const model = resnet(e.batchNorm)
           if (e.init === "lw" || e.init === "lwThesis") {
@@ -95,23 +100,23 @@ export const resnetNobn = definePipeline({
             layerStats[e.id] = lw.layerStats
             return { ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)), lwSeconds: lw.seconds, lwLayers: lw.layers }
           }
-          const init = e.init === "kaiming" ? defaultInitConfigs.kaimingNormal : defaultInitConfigs.random
-          const initial = yield* heuristicInit(model, init, config.seed)
+          const choice = initFrom(e.init === "kaiming" ? "kaiming-normal" : e.init)
+          const { weights: initial } = yield* flaggedInit(model, choice, data.lwBatch, config.seed, backend)
           // The same evidence at the heuristic start (not under BN, whose running statistics are still 0 and 1).
           if (!e.batchNorm) layerStats[e.id] = yield* initLayerStats(model, initial, data, backend)
           return yield* trainAndEvaluate(model, initial, data, training, backend)
         })
       )
       // In the plan's order, whatever order the experiments finished in.
-      const ordered = Object.fromEntries(experimentsPlan.flatMap((e) => (e.id in layerStats ? [[e.id, layerStats[e.id]!] as const] : [])))
+      const ordered = Object.fromEntries(plan.flatMap((e) => (e.id in layerStats ? [[e.id, layerStats[e.id]!] as const] : [])))
       return { splits: dataSplits(data), experiments, layerStats: ordered }
     }),
   report: ({ splits, experiments, layerStats }, config) =>
     [
       "## ResNet18 without BN: initialization decides whether it trains (thesis Tables 6.2, 6.5)",
       "",
-      `${config.dataset}, ${splits.training.count} training / ${splits.accuracy.count} test images, ` +
-        `${config.epochs} epochs, SGD lr ${config.lr} momentum 0.9, batch ${config.batch}, ${config.stem} stem.`,
+      `${datasetLine(config)}, ${splits.training.count} training / ${splits.accuracy.count} test images, ` +
+        `${config.epochs} epochs, ${optimizerLine(trainConfigFrom(config))}, ${config.stem} stem.`,
       "",
       experimentTable(experiments),
       "",
@@ -123,7 +128,8 @@ export const resnetNobn = definePipeline({
       evidenceHeading(splits, "every conv at the start of training"),
       "",
       "Per layer: the output mean (LW's target 0) and the activation variance (target 1) on validation images no",
-      "experiment learned or trained on — after LW for the LW rows, at the heuristic draw for RAE1 and RAE2.",
+      "experiment learned or trained on — after LW for the LW rows, at the start for the others without BN (RAE1, RAE2,",
+      "LSUV after its scaling, Fixup with its branch ends at 0, so each block starts as its shortcut).",
       "A residual block's last conv is learned against the activation after the addition (identity or 1×1 downsample",
       "path carried as in the forward pass), so its \"activation variance\" is that of relu(conv2 + shortcut).",
       `Each layer is learned on ${splits.lwBatch.count} training images; these statistics are on other images. The thesis'`,
@@ -135,7 +141,7 @@ export const resnetNobn = definePipeline({
   figures: ({ experiments, layerStats }) =>
     experimentFigures(experiments, {
       byExperiment: layerStats,
-      what: "On the validation split: after LW for the LW experiments, at the heuristic draw for RAE1 and RAE2 (not under BN, whose running statistics are still 0 and 1)."
+      what: "On the validation split: after LW for the LW experiments, at the start for the others without BN (not under BN, whose running statistics are still 0 and 1)."
     }),
   headline: ({ experiments }) => accuracyHeadline(experiments)
 })

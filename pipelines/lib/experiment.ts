@@ -9,6 +9,7 @@ import type { FlagDefs } from "../../shared/engine/flags.ts"
 import { step, sequence } from "../../shared/engine/pipeline.ts"
 import { Reporter } from "../../shared/engine/reporter.ts"
 import { BadConfig, attempt } from "../../shared/errors.ts"
+import type { DatasetName } from "../../shared/data/datasets.ts"
 import { locateSource } from "../../shared/data/flags.ts"
 import type { InitConfig } from "../../shared/init/initializers.ts"
 import type { LwConfig } from "../../shared/lw/config.ts"
@@ -21,6 +22,8 @@ import { withModel } from "../../shared/train/tensors.ts"
 import { evaluate } from "../../steps/evaluate.ts"
 import { freeze } from "../../steps/freeze.ts"
 import { initWeights } from "../../steps/init-weights.ts"
+import { lsuvInit, paperLsuv } from "../../steps/lsuv-init.ts"
+import type { InitChoice } from "./flags.ts"
 import { LayerStatsSchema, learnLayerInit } from "../../steps/learn-layer-init.ts"
 
 import { prepareDataset } from "../../steps/prepare-dataset.ts"
@@ -32,7 +35,7 @@ import { transfer } from "../../steps/transfer.ts"
 export const standardInit: InitConfig = { name: "heuristic" }
 
 export interface DataPlan {
-  readonly dataset: "fashion-mnist" | "imagenette"
+  readonly dataset: DatasetName
   readonly dataDir: string
   readonly trainSubset: number
   readonly testSubset: number
@@ -79,19 +82,35 @@ export const validationFlags = (d: { validation: number; quickValidation: number
     }
   }) as const satisfies FlagDefs
 
-/** The LeNet pipelines' data: Fashion-MNIST, no resizing, the validation split for the per-layer evidence. */
-export const fashionMnistPlan = (c: { data: string; subset: number; testSubset: number; lwBatch: number; validation: number; seed: number }): DataPlan => ({
-  dataset: "fashion-mnist",
+type PlanFlags = { data: string; subset: number; testSubset: number; lwBatch: number; validation: number; seed: number }
+
+/**
+ * A pipeline's data from its flags: the dataset as its files have it (gray or RGB, its own size), but an image folder
+ * (Imagenette layout: images of any size) resized to `size` × `size`; the validation split for the per-layer evidence.
+ */
+export const dataPlan = (c: PlanFlags & { dataset: DatasetName; size: number }): DataPlan => ({
+  dataset: c.dataset,
   dataDir: c.data,
   trainSubset: c.subset,
   testSubset: c.testSubset,
   rgb: false,
+  ...(c.dataset === "imagenette" ? { resize: { height: c.size, width: c.size } } : {}),
   lwBatch: c.lwBatch,
   validation: c.validation,
   seed: c.seed
 })
 
-export const prepareData = (plan: DataPlan) =>
+/** The LeNet pipelines' default data: Fashion-MNIST, no resizing. */
+export const fashionMnistPlan = (c: PlanFlags): DataPlan => dataPlan({ ...c, dataset: "fashion-mnist", size: 0 })
+
+/** A model's input shape and classes, as the prepared data has them (an image folder may hold any number of classes). */
+export const dataShape = (data: ExperimentData) => ({
+  inputShape: [data.train.height, data.train.width, data.train.channels] as [number, number, number],
+  classes: data.train.classes
+})
+
+/** The dataset located and prepared: the training, validation and test splits (no LW batch). */
+export const prepareSplits = (plan: Omit<DataPlan, "lwBatch">) =>
   Effect.gen(function* () {
     const reporter = yield* Reporter
     const source = yield* attempt(() => locateSource(plan.dataset, plan.dataDir, reporter.line))
@@ -107,7 +126,12 @@ export const prepareData = (plan: DataPlan) =>
       seed: plan.seed
     })
     // Asked for above, so always there; the type cannot know it.
-    const validation = data.validation!
+    return { train: data.train, validation: data.validation!, test: data.test }
+  })
+
+export const prepareData = (plan: DataPlan) =>
+  Effect.gen(function* () {
+    const data = yield* prepareSplits(plan)
     if (plan.lwBatch > data.train.n) {
       return yield* new BadConfig({
         field: "--lw-batch",
@@ -124,7 +148,7 @@ export const prepareData = (plan: DataPlan) =>
         inputsOnly: true,
         seed: deriveSeed(plan.seed, "lw-batch")
       }),
-      validation,
+      validation: data.validation,
       test: data.test
     } satisfies ExperimentData
   })
@@ -187,6 +211,15 @@ export const initLayerStats = (model: ModelSpec, weights: WeightsRef, data: Expe
 
 /** A heuristic initialization (Kaiming, Xavier, N(0,1), ...) of every layer. */
 export const heuristicInit = (model: ModelSpec, init: InitConfig, seed: number) => step(initWeights, { model, init, seed })
+
+/**
+ * The start an init flag names (lib/flags.ts `initFrom`): a draw of every layer (init-weights), or LSUV measured on
+ * `batch` (lsuv-init, the paper's settings), with LSUV's per-layer report.
+ */
+export const flaggedInit = (model: ModelSpec, choice: InitChoice, batch: DatasetRef, seed: number, backend: string) =>
+  choice.kind === "draw"
+    ? Effect.map(heuristicInit(model, choice.config, seed), (weights) => ({ weights, lsuv: undefined }))
+    : Effect.map(step(lsuvInit, { model, settings: paperLsuv, batch, seed, backend }), (r) => ({ weights: r.weights, lsuv: r.layers }))
 
 /** Moves an init learned on one architecture (e.g. ResNet18 without BN) into another (e.g. with BN). */
 export const transferInit = (from: WeightsRef, to: ModelSpec, seed: number) =>

