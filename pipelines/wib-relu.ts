@@ -56,7 +56,7 @@ export const arms = (estimator: WibShiftEstimator) =>
 
 export type Experiment = TrainOutcome & {
   readonly id: string
-  readonly activation: ActivationName
+  readonly activation: ReturnType<typeof arms>[number]["activation"]
   /** WIB-ReLU's μ: how it was set; null for the other activations. */
   readonly wibShift: WibShiftEstimator | null
   readonly seed: number
@@ -129,7 +129,7 @@ export const wibRelu = definePipeline({
         }
         const split = { train: data.train, validation: data.validation!, test: data.test, lwBatch: wibBatch }
         for (const arm of arms(estimator)) {
-          const model: ModelSpec = { arch: "cnn4", inputShape: [...inputShape], classes: data.train.classes, activation: arm.activation as ActivationName }
+          const model: ModelSpec = { arch: "cnn4", inputShape: [...inputShape], classes: data.train.classes, activation: arm.activation }
           // The same Kaiming-normal draw per seed for every activation: the conv/dense layers and their seeds are the same.
           const drawn = yield* step(initWeights, { model, init: defaultInitConfigs.kaimingNormal, seed })
           let initial = drawn
