@@ -24,6 +24,7 @@ import { estimateWibShift } from "../../steps/estimate-wib-shift.ts"
 import { initWeights } from "../../steps/init-weights.ts"
 import { type Experiment, type wibRelu, layerEnds, summarize, wibDifference } from "../../pipelines/wib-relu.ts"
 import type { wibReluResults } from "../../pipelines/lib/results.ts"
+import { cifarBytes } from "../data/fixtures.ts"
 
 setDefaultTimeout(300_000)
 
@@ -237,5 +238,20 @@ describe("the --quick run", () => {
     const r2 = JSON.parse(fs.readFileSync(path.join(tmp, "out2", "results.json"), "utf8"))
     expect(r2.steps.every((s: { cached: boolean }) => s.cached)).toBe(true)
     expect(r2.summary).toEqual(r.summary)
+  })
+
+  test("--dataset cifar10 --data DIR: the same CNN on 32×32×3 (a CIFAR-10 folder the test writes)", async () => {
+    const dir = path.join(tmp, "cifar-10-batches-bin")
+    fs.mkdirSync(dir, { recursive: true })
+    const records = (n: number) => cifarBytes(Array.from({ length: n }, (_, i) => [i % 10]))
+    for (let b = 1; b <= 5; b++) fs.writeFileSync(path.join(dir, `data_batch_${b}.bin`), records(40))
+    fs.writeFileSync(path.join(dir, "test_batch.bin"), records(40))
+    const args = ["--quick", "--dataset", "cifar10", "--data", dir, "--subset", "100", "--validation", "50", "--test-subset", "40", "--wib-batch", "32", "--epochs", "1"]
+    const r = await exec([...args, "--threads", "1", "--cache", path.join(tmp, "cache"), "--out", path.join(tmp, "cifar")])
+    expect(r.code).toBe(0)
+    const out = JSON.parse(fs.readFileSync(path.join(tmp, "cifar", "results.json"), "utf8"))
+    expect(out.setup).toMatchObject({ dataset: "cifar10", trainSamples: 100, validationSamples: 50, testSamples: 40, wibBatch: 32 })
+    expect(out.setup.architecture).toContain("32×32×3")
+    expect(out.experiments).toHaveLength(6)
   })
 })
