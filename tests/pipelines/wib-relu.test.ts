@@ -24,6 +24,7 @@ import { estimateWibShift } from "../../steps/estimate-wib-shift.ts"
 import { initWeights } from "../../steps/init-weights.ts"
 import { type Experiment, type wibRelu, layerEnds, summarize, wibDifference } from "../../pipelines/wib-relu.ts"
 import type { wibReluResults } from "../../pipelines/lib/results.ts"
+import { monitorFigures } from "../../pipelines/lib/figures.ts"
 import { cifarBytes } from "../data/fixtures.ts"
 
 setDefaultTimeout(300_000)
@@ -177,6 +178,16 @@ describe("the summaries", () => {
     expect(est!.testAccuracySd).toBeCloseTo(Math.sqrt(0.005), 12)
     expect(est!.finalValidationAccuracy).toBeCloseTo(0.84, 12)
     expect(layerEnds(runs[0]!.monitor)[0]).toEqual({ layer: "conv1", firstStep: 0, lastStep: 20, start: { mean: 0.5, std: 2, deadShare: 0 }, end: { mean: 0.3, std: 1, deadShare: 0.25 } })
+  })
+
+  test("monitorFigures: variance, dead units, gradient norm by default; the activation mean when asked", () => {
+    expect(monitorFigures(runs).map((f) => f.id)).toEqual(["monitor-activation-variance", "monitor-dead-units", "monitor-gradient-norm"])
+    const [mean] = monitorFigures(runs, ["activationMean"])
+    expect(mean!.id).toBe("monitor-activation-mean")
+    const values = JSON.stringify(mean!.spec)
+    // The samples' means are what is drawn (0.5 and 0.3 for conv1), on a linear axis that is not clamped to [0, 1].
+    expect(values).toContain('"y":0.3')
+    expect(values).not.toContain('"domain":[0,1]')
   })
 
   test("estimated minus fixed, paired by seed", () => {
