@@ -10,9 +10,10 @@
  *
  * WIB-ReLU (Olimov et al. 2021) subtracts a constant μ, not a batch or running mean: as built, E[relu(z)] =
  * 1/√(2π) ≈ 0.3989 for z ~ N(0, 1); shared/models/wib-shift.ts replaces it per layer by E[relu(z)] estimated from the
- * layer's actual pre-activations at init (the `wibRelu` tensor function below keeps the fixed one). Its output has mean 0 exactly when its input is standard normal (what LW's per-layer targets produce:
- * mean 0, unit variance pre-activations); for z ~ N(0, σ²) the mean is (σ − 1)/√(2π). Output variance for a
- * standard-normal input: ½ − 1/(2π) ≈ 0.3408.
+ * layer's actual pre-activations at init (the `wibRelu` tensor function below keeps the fixed one). With the fixed μ
+ * the output has mean 0 exactly when the input is standard normal (what LW's per-layer targets produce: mean 0, unit
+ * variance pre-activations); for z ~ N(0, σ²) the mean is (σ − 1)/√(2π). Output variance for a standard-normal
+ * input: ½ − 1/(2π) ≈ 0.3408.
  *
  * The custom classes are registered with `tf.serialization.registerClass` when this module is imported (as tfjs
  * registers its own), so saved models that use them load back.
