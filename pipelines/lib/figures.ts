@@ -141,6 +141,14 @@ export const layerStatsAcrossDepth = (byExperiment: Readonly<Record<string, Read
 
 const monitorStats = [
   {
+    key: "activationMean",
+    id: "monitor-activation-mean",
+    title: "Activation mean per layer during training",
+    axis: "activation mean",
+    log: false,
+    what: "each layer's activation mean"
+  },
+  {
     key: "activationVar",
     id: "monitor-activation-variance",
     title: "Activation variance per layer during training",
@@ -179,11 +187,19 @@ const thinSteps = (steps: ReadonlyArray<number>): ReadonlySet<number> => {
   return new Set(distinct.filter((_, i) => i % k === 0 || i === distinct.length - 1))
 }
 
-/** The training monitor's samples: one figure per statistic, a panel per experiment, a line per layer coloured by depth. */
-export const monitorFigures = (experiments: ReadonlyArray<ExperimentFigureRow>): Figure[] => {
+export type MonitorStat = (typeof monitorStats)[number]["key"]
+
+/**
+ * The training monitor's samples: one figure per statistic, a panel per experiment, a line per layer coloured by
+ * depth. By default variance, dead units and gradient norm; `stats` picks others (the activation mean).
+ */
+export const monitorFigures = (
+  experiments: ReadonlyArray<ExperimentFigureRow>,
+  stats: ReadonlyArray<MonitorStat> = ["activationVar", "deadShare", "gradNorm"]
+): Figure[] => {
   const monitored = experiments.filter((e) => (e.monitor?.length ?? 0) > 0)
   if (monitored.length === 0) return []
-  return monitorStats.map((s) => {
+  return monitorStats.filter((s) => stats.includes(s.key)).map((s) => {
     const charts: Chart[] = []
     const points = monitored.flatMap((e) => {
       const layers = [...new Set(e.monitor!.map((m) => m.layer))]
@@ -194,7 +210,7 @@ export const monitorFigures = (experiments: ReadonlyArray<ExperimentFigureRow>):
     charts.push(
       lineChart(points, {
         x: { title: "training step" },
-        y: { title: s.axis, log: s.log, ...(s.log ? {} : { domain: [0, 1] as const }) },
+        y: { title: s.axis, log: s.log, ...(s.key === "deadShare" ? { domain: [0, 1] as const } : {}) },
         byDepth: { title: "layer depth (0 = first)" },
         facet: { title: "experiment", columns: Math.min(monitored.length, 3), order: ids(monitored) },
         points: false,

@@ -13,6 +13,7 @@ import { LayerStatsSchema, LayerTargetSchema } from "../../steps/learn-layer-ini
 import { decisionGrid } from "../../steps/decision-grid.ts"
 import { DepthLayer, FitLayer } from "../../steps/depth-stats.ts"
 import { EpochRecord, InitialRecord, LayerSample } from "../../steps/train.ts"
+import { WibShiftLayer } from "../../steps/estimate-wib-shift.ts"
 
 const Num = Schema.Finite
 const Seconds = Num.annotate({ description: "seconds" })
@@ -322,6 +323,64 @@ export const circleNormalizationResults = resultsSchema(
   "circles raw vs standardized vs scaled down × a 2-6-3-2 ReLU MLP, AdamW full batch (pipelines/circle-normalization.ts)"
 )
 
+// ---- wib-relu (pipelines/wib-relu.ts) ----------------------------------------------------------------------------
+const WibShift = Schema.NullOr(Schema.Literals(["measured", "gaussian", "fixed"])).annotate({
+  description: "WIB-ReLU's μ: estimated (measured mean of relu(z), or σ_z/√(2π)) or fixed at 1/√(2π); null for the other activations"
+})
+const WibActivation = Schema.Literals(["relu", "leakyRelu", "prelu", "elu", "wibRelu"])
+const LayerEnd = Schema.Struct({ mean: Schema.NullOr(Num), std: Schema.NullOr(Num), deadShare: Schema.NullOr(Fraction) })
+
+export const wibReluResults = resultsSchema(
+  "wib-relu",
+  {
+    setup: Schema.Struct({
+      dataset: Schema.String,
+      source: Schema.String,
+      architecture: Schema.String,
+      optimizer: Schema.String,
+      init: Schema.String,
+      trainSamples: Schema.Int,
+      validationSamples: Schema.Int,
+      testSamples: Schema.Int,
+      wibBatch: Schema.Int.annotate({ description: "training images WIB-ReLU's μ was estimated on" }),
+      fixedShift: Num.annotate({ description: "1/√(2π)" }),
+      seeds: Schema.Array(Schema.Int)
+    }),
+    summary: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        activation: WibActivation,
+        wibShift: WibShift,
+        seeds: Schema.Int,
+        testAccuracy: Fraction.annotate({ description: "mean over seeds" }),
+        testAccuracySd: Schema.NullOr(Num).annotate({ description: "sample sd over seeds; null for one seed" }),
+        testAccuracyMin: Fraction,
+        testAccuracyMax: Fraction,
+        testLoss: Schema.NullOr(Num).annotate({ description: "mean over the seeds with a finite test loss" }),
+        finalTrainLoss: Schema.NullOr(Num),
+        finalValidationAccuracy: Schema.NullOr(Fraction),
+        diverged: Schema.Int.annotate({ description: "seeds that diverged" }),
+        layers: Schema.Array(
+          Schema.Struct({ layer: Schema.String, firstStep: Schema.Int, lastStep: Schema.Int, start: LayerEnd, end: LayerEnd })
+        ).annotate({ description: "first seed: each layer's activation mean, std and dead share at the first and last monitored step" })
+      })
+    ).annotate({ description: "per activation, over seeds" }),
+    wibDifference: Schema.Struct({
+      estimator: Schema.Literals(["measured", "gaussian", "fixed"]),
+      perSeed: Schema.Array(Schema.Struct({ seed: Schema.Int, testAccuracy: Num.annotate({ description: "estimated μ minus fixed μ" }) })),
+      testAccuracyMean: Schema.NullOr(Num),
+      testAccuracySd: Schema.NullOr(Num)
+    }).annotate({ description: "WIB-ReLU with the estimated μ minus with the fixed μ, paired by seed" }),
+    wibShifts: Schema.Array(
+      Schema.Struct({ estimator: Schema.Literals(["measured", "gaussian", "fixed"]), seed: Schema.Int, layers: Schema.Array(WibShiftLayer) })
+    ).annotate({ description: "per WIB-ReLU network: each layer's pre-activation statistics at init and the μ it got (steps/estimate-wib-shift.ts)" }),
+    experiments: Schema.Array(
+      Schema.Struct({ ...Id, activation: WibActivation, wibShift: WibShift, seed: Schema.Int, ...TrainOutcome.fields })
+    )
+  },
+  "the 4-conv CNN with ReLU, LeakyReLU, PReLU, ELU, WIB-ReLU (estimated and fixed μ), Adam, batch 256 (pipelines/wib-relu.ts)"
+)
+
 /** Every pipeline's results.json schema, by pipeline name. */
 export const pipelineResults = {
   demo: demoResults,
@@ -332,7 +391,8 @@ export const pipelineResults = {
   "resnet-nobn": resnetNobnResults,
   "deep-stats": deepStatsResults,
   "dropout-ensemble": dropoutEnsembleResults,
-  "circle-normalization": circleNormalizationResults
+  "circle-normalization": circleNormalizationResults,
+  "wib-relu": wibReluResults
 } as const satisfies Record<string, ResultsSchema>
 
 /** The schema of `pipeline`'s results.json, or undefined for a pipeline without one (e.g. a test's own). */

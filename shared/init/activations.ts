@@ -6,12 +6,14 @@
  *   prelu(α learnable)          `LwiPReLU` below: ONE learnable slope per layer (PyTorch's `nn.PReLU()` default,
  *                               initial 0.25) or one per channel; tfjs's own PReLU learns one per *element*
  *   elu(α)                      tfjs's layer for α = 1 (it refuses other α); `LwiELU` below otherwise
- *   wibRelu                     `WibReLU` below: relu(x) − 1/√(2π)
+ *   wibRelu                     `WibReLU` below: relu(x) − μ, μ = 1/√(2π) unless estimated (shared/models/wib-shift.ts)
  *
- * WIB-ReLU subtracts a FIXED constant, E[relu(z)] = 1/√(2π) ≈ 0.3989 for z ~ N(0, 1) — not a batch or running
- * mean. Its output has mean 0 exactly when its input is standard normal (what LW's per-layer targets produce:
- * mean 0, unit variance pre-activations); for z ~ N(0, σ²) the mean is (σ − 1)/√(2π). Output variance for a
- * standard-normal input: ½ − 1/(2π) ≈ 0.3408.
+ * WIB-ReLU (Olimov et al. 2021) subtracts a constant μ, not a batch or running mean: as built, E[relu(z)] =
+ * 1/√(2π) ≈ 0.3989 for z ~ N(0, 1); shared/models/wib-shift.ts replaces it per layer by E[relu(z)] estimated from the
+ * layer's actual pre-activations at init (the `wibRelu` tensor function below keeps the fixed one). With the fixed μ
+ * the output has mean 0 exactly when the input is standard normal (what LW's per-layer targets produce: mean 0, unit
+ * variance pre-activations); for z ~ N(0, σ²) the mean is (σ − 1)/√(2π). Output variance for a standard-normal
+ * input: ½ − 1/(2π) ≈ 0.3408.
  *
  * The custom classes are registered with `tf.serialization.registerClass` when this module is imported (as tfjs
  * registers its own), so saved models that use them load back.
@@ -98,15 +100,36 @@ type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>
 
 const single = (inputs: tf.Tensor | tf.Tensor[]): tf.Tensor => (Array.isArray(inputs) ? inputs[0]! : inputs)
 
-/** relu(x) − 1/√(2π). No weights. */
+/**
+ * relu(x) − μ, μ a non-trainable scalar weight `shift` of the layer: 1/√(2π) as built (the fixed shift), or an
+ * estimate written in by shared/models/wib-shift.ts. Being a weight, μ travels with the model's weights artifact, so
+ * every cache key downstream of an estimate sees it.
+ */
 export class WibReLU extends tf.layers.Layer {
   static readonly className = "WibReLU"
+  private shiftWeight: tf.LayerVariable | undefined
   constructor(args: LayerArgs = {}) {
     super(args)
     this.supportsMasking = true
   }
+  override build(_inputShape: tf.Shape | tf.Shape[]): void {
+    this.shiftWeight = this.addWeight("shift", [], "float32", tf.initializers.constant({ value: WIB_RELU_SHIFT }), undefined, false)
+    this.built = true
+  }
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return wibRelu(single(inputs))
+    if (this.shiftWeight === undefined) throw new Error(`${this.name}: called before build`)
+    const shift = this.shiftWeight.read()
+    return tf.tidy(() => tf.sub(tf.relu(single(inputs)), shift))
+  }
+  /** The μ it subtracts now. */
+  get shift(): number {
+    if (this.shiftWeight === undefined) throw new Error(`${this.name}: read before build`)
+    return this.shiftWeight.read().dataSync()[0]!
+  }
+  set shift(value: number) {
+    if (this.shiftWeight === undefined) throw new Error(`${this.name}: written before build`)
+    const w = this.shiftWeight
+    tf.tidy(() => void w.write(tf.scalar(value)))
   }
 }
 tf.serialization.registerClass(WibReLU)

