@@ -217,7 +217,8 @@ export interface TrainOptions {
 export const trainAndEvaluate = (
   model: ModelSpec,
   initial: WeightsRef,
-  data: ExperimentData,
+  /** Trains on `train`, scores `validation` per epoch and `test` at the end (the LW batch plays no part). */
+  data: Pick<ExperimentData, "train" | "validation" | "test">,
   config: TrainConfig,
   backend: string,
   options: TrainOptions = {}
