@@ -76,3 +76,27 @@ export const groupVariances = (w: ArrayLike<number>, shape: KernelShape, per: En
   const n = w.length / groups
   return sums.map((s, g) => squares[g]! / n - (s / n) ** 2)
 }
+
+/** A histogram of `xs` on [0, max) in `bins` equal bins, as densities (share / width); values ≥ max are counted. */
+export const histogram = (xs: ArrayLike<number>, max: number, bins: number) => {
+  const width = max / bins
+  const counts = new Array<number>(bins).fill(0)
+  let above = 0
+  for (let i = 0; i < xs.length; i++) {
+    const k = Math.floor(xs[i]! / width)
+    if (k >= bins) above++
+    else counts[Math.max(0, k)]!++
+  }
+  return {
+    bins: counts.map((c, k) => ({ low: k * width, high: (k + 1) * width, density: c / xs.length / width })),
+    above: above / xs.length
+  }
+}
+
+/** Largest gap between the empirical CDF of `xs` and `cdf` (the Kolmogorov–Smirnov distance). */
+export const ksDistance = (xs: ArrayLike<number>, cdf: (x: number) => number): number => {
+  const s = Float64Array.from(xs).sort()
+  let d = 0
+  s.forEach((x, i) => (d = Math.max(d, Math.abs(cdf(x) - i / s.length), Math.abs(cdf(x) - (i + 1) / s.length))))
+  return d
+}

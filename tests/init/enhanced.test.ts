@@ -4,19 +4,12 @@
  * moments and by a Kolmogorov–Smirnov distance to the law's CDF; the uniform variant's filters are uniform.
  */
 import { describe, expect, test } from "bun:test"
-import { gamma, createRng, groupCount, groupVariances, initialize, initVariance, varianceLaws, type InitConfig } from "../../shared/init/index.ts"
+import { gamma, createRng, groupCount, groupVariances, histogram, initialize, initVariance, ksDistance, varianceLaws, type InitConfig } from "../../shared/init/index.ts"
 import { maxAbs, mean, variance } from "./stats.ts"
 
 const kaimingNormal: InitConfig = { name: "kaimingNormal", nonlinearity: "relu", negativeSlope: 0 }
 const kaimingUniform: InitConfig = { name: "kaimingUniform", nonlinearity: "relu", negativeSlope: 0 }
 
-/** Largest gap between the empirical CDF of `xs` and `cdf`. */
-const ksDistance = (xs: ArrayLike<number>, cdf: (x: number) => number): number => {
-  const s = Float64Array.from(xs).sort()
-  let d = 0
-  s.forEach((x, i) => (d = Math.max(d, Math.abs(cdf(x) - i / s.length), Math.abs(cdf(x) - (i + 1) / s.length))))
-  return d
-}
 
 describe("the variance laws", () => {
   test("Gamma(½, 2σ²) has mean σ² and variance 2σ⁴: kθ and kθ² for k = ½, θ = 2σ²", () => {
@@ -104,5 +97,16 @@ describe("enhanced, per spatial sub-vector", () => {
     expect(variance(filters)).toBeLessThan(0.1)
     // Within a slice, the 49 weights share one scale: the largest slice-to-slice ratio is huge, as χ²₁'s tails are.
     expect(Math.max(...slices) / Math.min(...slices)).toBeGreaterThan(1000)
+  })
+})
+
+describe("histogram and KS distance", () => {
+  test("densities integrate to the share below max; the rest is `above`; KS of a sample of its own law is small", () => {
+    const h = histogram([0.1, 0.2, 0.7, 1.5, 2.5, 9], 2, 4)
+    expect(h.bins.map((b) => b.density)).toEqual([2 / 6 / 0.5, 1 / 6 / 0.5, 0, 1 / 6 / 0.5])
+    expect(h.above).toBeCloseTo(2 / 6, 12)
+    expect(ksDistance([0.5], (x) => x)).toBeCloseTo(0.5, 12)
+    const rng = createRng(1)
+    expect(ksDistance(Array.from({ length: 20000 }, () => rng.next()), (x) => x)).toBeLessThan(0.015)
   })
 })
