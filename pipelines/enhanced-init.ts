@@ -11,17 +11,14 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
-import { dataFlags, locateSource } from "../shared/data/flags.ts"
+import { dataFlags } from "../shared/data/flags.ts"
 import { runMain } from "../shared/engine/main.ts"
 import { definePipeline, step } from "../shared/engine/pipeline.ts"
-import { Reporter } from "../shared/engine/reporter.ts"
-import { attempt } from "../shared/errors.ts"
 import { defaultInitConfigs, type InitConfig } from "../shared/init/initializers.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { filterVariances } from "../steps/filter-variances.ts"
 import { initWeights } from "../steps/init-weights.ts"
-import { prepareDataset } from "../steps/prepare-dataset.ts"
-import { trainAndEvaluate } from "./lib/experiment.ts"
+import { prepareSplits, trainAndEvaluate } from "./lib/experiment.ts"
 import { enhancedFigures, enhancedHeadline, enhancedReport, summarize } from "./lib/enhanced-report.ts"
 import { trainConfigFrom } from "./lib/flags.ts"
 import { enhancedInitResults } from "./lib/results.ts"
@@ -69,21 +66,17 @@ export const enhancedInit = definePipeline({
   setup: setupBackend,
   run: (config) =>
     Effect.gen(function* () {
-      const reporter = yield* Reporter
       const backend = tf.getBackend()
       const dataset = config.dataset as "fashion-mnist" | "cifar10"
-      const source = yield* attempt(() => locateSource(dataset, config.data, reporter.line))
-      const prepared = yield* step(prepareDataset, {
+      const data = yield* prepareSplits({
         dataset,
-        source,
-        validation: { count: config.validation },
-        ...(config.subset > 0 ? { trainSubset: { count: config.subset } } : {}),
-        ...(config.testSubset > 0 ? { testSubset: { count: config.testSubset } } : {}),
+        dataDir: config.data,
+        trainSubset: config.subset,
+        testSubset: config.testSubset,
         rgb: false,
-        normalization: "standard",
+        validation: config.validation,
         seed: config.seed
       })
-      const data = { train: prepared.train, validation: prepared.validation!, test: prepared.test }
       const model: ModelSpec = {
         arch: "resnet-cifar",
         inputShape: [data.train.height, data.train.width, data.train.channels],

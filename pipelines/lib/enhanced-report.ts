@@ -109,7 +109,7 @@ export const enhancedReport = (out: Out, config: { readonly epochs: number; read
       out.summary.map((s) => [s.id, pct(s.testAccuracy), `${s.diverged}/${setup.seeds.length}`, ...s.validationAccuracy.map(pct)])
     ),
     "",
-    `## Enhanced / base validation accuracy over the first ${setup.ratioEpochs} epoch(s)`,
+    `## Enhanced / base validation accuracy over the first ${Math.min(setup.ratioEpochs, epochs)} epoch(s)`,
     "",
     "Ratio of the seeds' mean validation accuracies, and the mean ± sd of the per-seed ratios (same seed: same batches). " +
       "Above 1: the enhanced init is ahead.",

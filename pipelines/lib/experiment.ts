@@ -91,7 +91,11 @@ export const fashionMnistPlan = (c: { data: string; subset: number; testSubset: 
   seed: c.seed
 })
 
-export const prepareData = (plan: DataPlan) =>
+/**
+ * The train / validation / test splits of `plan`'s dataset (located, fingerprinted, subset, normalized by its usual
+ * constants): what every training pipeline starts from.
+ */
+export const prepareSplits = (plan: Omit<DataPlan, "dataset" | "lwBatch"> & { readonly dataset: "fashion-mnist" | "imagenette" | "cifar10" }) =>
   Effect.gen(function* () {
     const reporter = yield* Reporter
     const source = yield* attempt(() => locateSource(plan.dataset, plan.dataDir, reporter.line))
@@ -107,7 +111,12 @@ export const prepareData = (plan: DataPlan) =>
       seed: plan.seed
     })
     // Asked for above, so always there; the type cannot know it.
-    const validation = data.validation!
+    return { train: data.train, validation: data.validation!, test: data.test }
+  })
+
+export const prepareData = (plan: DataPlan) =>
+  Effect.gen(function* () {
+    const data = yield* prepareSplits(plan)
     if (plan.lwBatch > data.train.n) {
       return yield* new BadConfig({
         field: "--lw-batch",
@@ -124,7 +133,7 @@ export const prepareData = (plan: DataPlan) =>
         inputsOnly: true,
         seed: deriveSeed(plan.seed, "lw-batch")
       }),
-      validation,
+      validation: data.validation,
       test: data.test
     } satisfies ExperimentData
   })
