@@ -357,7 +357,7 @@ export const enhancedInitResults = resultsSchema(
     summary: Schema.Array(
       Schema.Struct({
         ...Id,
-        testAccuracy: MeanSd,
+        testAccuracy: MeanSd.annotate({ description: "over the seeds whose training did not diverge" }),
         diverged: Schema.Int.annotate({ description: "seeds whose training diverged" }),
         validationAccuracy: Schema.Array(MeanSd).annotate({ description: "per epoch (index 0 = after epoch 1), over seeds" })
       })
