@@ -109,7 +109,10 @@ export const dataShape = (data: ExperimentData) => ({
   classes: data.train.classes
 })
 
-/** The dataset located and prepared: the training, validation and test splits (no LW batch). */
+/**
+ * The train / validation / test splits of `plan`'s dataset (located, fingerprinted, subset, normalized by its usual
+ * constants; no LW batch): what every training pipeline starts from.
+ */
 export const prepareSplits = (plan: Omit<DataPlan, "lwBatch">) =>
   Effect.gen(function* () {
     const reporter = yield* Reporter
@@ -250,7 +253,8 @@ export interface TrainOptions {
 export const trainAndEvaluate = (
   model: ModelSpec,
   initial: WeightsRef,
-  data: ExperimentData,
+  /** Trains on `train`, scores `validation` per epoch and `test` at the end (the LW batch plays no part). */
+  data: Pick<ExperimentData, "train" | "validation" | "test">,
   config: TrainConfig,
   backend: string,
   options: TrainOptions = {}

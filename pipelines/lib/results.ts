@@ -14,6 +14,7 @@ import { decisionGrid } from "../../steps/decision-grid.ts"
 import { DepthLayer, FitLayer } from "../../steps/depth-stats.ts"
 import { EpochRecord, InitialRecord, LayerSample } from "../../steps/train.ts"
 import { WibShiftLayer } from "../../steps/estimate-wib-shift.ts"
+import { InitConfigSchema } from "../../shared/init/schema.ts"
 
 const Num = Schema.Finite
 const Seconds = Num.annotate({ description: "seconds" })
@@ -381,6 +382,74 @@ export const wibReluResults = resultsSchema(
   "the 4-conv CNN with ReLU, LeakyReLU, PReLU, ELU, WIB-ReLU (estimated and fixed μ), Adam, batch 256 (pipelines/wib-relu.ts)"
 )
 
+// enhanced-init (pipelines/enhanced-init.ts) --------------------------------------------------------------------
+
+const MeanSd = Schema.Struct({ mean: Schema.NullOr(Num), sd: Schema.NullOr(Num), n: Schema.Int }).annotate({
+  identifier: "MeanSd",
+  description: "mean and sample standard deviation over seeds (sd null for one seed; null where no seed has a value)"
+})
+
+export const enhancedInitResults = resultsSchema(
+  "enhanced-init",
+  {
+    setup: Schema.Struct({
+      dataset: Schema.Literals(["fashion-mnist", "cifar10"]),
+      model: Schema.String,
+      trainSamples: Schema.Int,
+      validationSamples: Schema.Int,
+      testSamples: Schema.Int,
+      seeds: Schema.Array(Schema.Int).annotate({ description: "each seed draws the init and orders the batches; the data subset is the same for all" }),
+      ratioEpochs: Schema.Int.annotate({ description: "epochs the enhanced/base ratio is reported over" })
+    }),
+    inits: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        init: InitConfigSchema,
+        base: Schema.NullOr(Schema.String).annotate({ description: "for an enhanced init, the id of the base init it is compared with" })
+      })
+    ),
+    runs: Schema.Array(
+      Schema.Struct({ ...Id, init: Schema.String, seed: Schema.Int, ...TrainOutcome.fields }).annotate({
+        description: "one trained network per init and seed (the per-layer monitor on the first seed only)"
+      })
+    ),
+    summary: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        testAccuracy: MeanSd.annotate({ description: "over the seeds whose training did not diverge" }),
+        diverged: Schema.Int.annotate({ description: "seeds whose training diverged" }),
+        validationAccuracy: Schema.Array(MeanSd).annotate({ description: "per epoch (index 0 = after epoch 1), over seeds" })
+      })
+    ),
+    ratios: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        base: Schema.String,
+        perEpoch: Schema.Array(
+          Schema.Struct({
+            epoch: Schema.Int.annotate({ description: "1-based" }),
+            ratioOfMeans: Schema.NullOr(Num).annotate({ description: "mean validation accuracy of the enhanced init over the base's" }),
+            paired: MeanSd.annotate({ description: "per seed (same seed, same batches) enhanced/base, over seeds" })
+          })
+        )
+      })
+    ),
+    filterVariances: Schema.Array(
+      Schema.Struct({
+        ...Id,
+        layers: Schema.Int,
+        filters: Schema.Int,
+        mean: Num,
+        variance: Num,
+        bins: Schema.Array(Schema.Struct({ low: Num, high: Num, density: Num })),
+        above: Fraction,
+        ks: Schema.NullOr(Num).annotate({ description: "KS distance to the init's law (enhanced per filter only)" })
+      }).annotate({ description: "the first seed's initial draw: every conv filter's variance over its layer's σ², pooled" })
+    )
+  },
+  "Kaiming normal/uniform vs their enhanced variants on CIFAR-style ResNets (pipelines/enhanced-init.ts)"
+)
+
 /** Every pipeline's results.json schema, by pipeline name. */
 export const pipelineResults = {
   demo: demoResults,
@@ -392,7 +461,8 @@ export const pipelineResults = {
   "deep-stats": deepStatsResults,
   "dropout-ensemble": dropoutEnsembleResults,
   "circle-normalization": circleNormalizationResults,
-  "wib-relu": wibReluResults
+  "wib-relu": wibReluResults,
+  "enhanced-init": enhancedInitResults
 } as const satisfies Record<string, ResultsSchema>
 
 /** The schema of `pipeline`'s results.json, or undefined for a pipeline without one (e.g. a test's own). */

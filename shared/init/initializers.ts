@@ -11,7 +11,7 @@
  *   orthogonal      g·Q, Q orthonormal                   Saxe et al. 2014 (see orthogonal.ts)
  *   random          N(0, 1)                              the unscaled baseline that explodes/vanishes with depth
  *   normal          N(mean, std²), optionally truncated  LW's near-zero start (see `lwStart` below)
- *   enhanced        base init, each filter's variance v ~ Gamma(½, 2σ²)   (see `enhanced` below)
+ *   enhanced        base init, each filter's (or kh·kw slice's) variance v ~ Gamma(½, 2σ²) or 3σ²·U(0,1)²  (enhanced.ts)
  *   fixup           base init scaled by L^(−1/(2m−2)) in residual branches; branch ends and classifier zero
  *
  * The data-dependent LSUV lives in lsuv.ts: it needs a forward pass, so it is not in this registry.
@@ -20,7 +20,8 @@
 import { fans, gain, type KernelShape, type Nonlinearity } from "./fans.ts"
 import { orthogonalKernel } from "./orthogonal.ts"
 import { type BaseInitConfigSchema, type InitConfigSchema } from "./schema.ts"
-import { createRng, gamma, normalArray, normalCdf, truncatedNormalArray, uniformArray, type Rng, type Truncation } from "./random.ts"
+import { drawGroupScale, groupCount } from "./enhanced.ts"
+import { createRng, normalArray, normalCdf, truncatedNormalArray, uniformArray, type Rng, type Truncation } from "./random.ts"
 
 /** Initializers that only need a shape (and, for Fixup, the layer's place in a residual net): see ./schema.ts. */
 export type BaseInitConfig = typeof BaseInitConfigSchema.Type
@@ -60,22 +61,22 @@ const kaimingStd = (c: { nonlinearity: Nonlinearity; negativeSlope: number }, sh
   gain(c.nonlinearity, c.negativeSlope) / Math.sqrt(fans(shape).fanIn)
 
 /**
- * Enhanced: draw the base kernel, then give each filter (output unit, last axis) its own variance
- * v ~ Gamma(shape ½, scale 2σ²), σ² the base's variance. E[v] = ½·2σ² = σ², so the variance averaged over filters
- * matches the base, but filters differ in scale (Gamma(½, 2σ²) is σ²·χ²₁: most filters are small, a few large).
- * Implemented as rescaling filter j by √(v_j / σ²), which keeps the base's distribution family (uniform stays
- * uniform, normal stays normal) within each filter.
+ * Enhanced (./enhanced.ts): draw the base kernel, then give each group of weights — a filter (output unit, last
+ * axis), or with `per: "slice"` a filter's kh·kw sub-vector for one input channel — its own variance v with mean σ²,
+ * the base's variance: v ~ Gamma(½, 2σ²) (`law` "gamma", the default) or v = 3σ²u², u ~ U(0, 1) (`law` "uniform",
+ * the enhanced uniform: a U(±b) base becomes U(±√3·b·u) per group). Implemented as rescaling group g by √(v_g/σ²),
+ * which keeps the base's family within each group (uniform stays uniform, normal stays normal), so "gamma" over
+ * Kaiming-normal and "uniform" over Kaiming-uniform are the reference implementation's two variants.
  */
 const enhanced: Initializer<InitConfigOf<"enhanced">> = {
   sample: (c, shape, rng, context) => {
     const base = initializers[c.base.name] as Initializer<BaseInitConfig>
     const w = base.sample(c.base, shape, rng, context)
-    const sigma2 = base.variance(c.base, shape, context)
-    if (!(sigma2 > 0)) return w
-    const { units, size } = fans(shape)
-    const scale = new Float64Array(units)
-    for (let j = 0; j < units; j++) scale[j] = Math.sqrt(gamma(rng, 0.5, 2 * sigma2) / sigma2)
-    for (let i = 0; i < size; i++) w[i] = w[i]! * scale[i % units]!
+    if (!(base.variance(c.base, shape, context) > 0)) return w
+    const groups = groupCount(shape, c.per ?? "filter")
+    const scale = new Float64Array(groups)
+    for (let g = 0; g < groups; g++) scale[g] = drawGroupScale(rng, c.law ?? "gamma")
+    for (let i = 0; i < w.length; i++) w[i] = w[i]! * scale[i % groups]!
     return w
   },
   variance: (c, shape, context) => (initializers[c.base.name] as Initializer<BaseInitConfig>).variance(c.base, shape, context),

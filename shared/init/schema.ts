@@ -27,8 +27,21 @@ export const BaseInitConfigSchema = Schema.Union([
   })
 ])
 
+/**
+ * The enhanced init's two choices (shared/init/initializers.ts `enhanced`), both optional so that a config without
+ * them keeps its meaning and its cache key: `law` — how each group's variance is drawn (absent: "gamma");
+ * `per` — what a group is (absent: "filter").
+ */
+export const EnhancedLaw = Schema.Literals(["gamma", "uniform"])
+export const EnhancedGroup = Schema.Literals(["filter", "slice"])
+
 export const InitConfigSchema = Schema.Union([
   BaseInitConfigSchema,
-  Schema.Struct({ name: Schema.Literal("enhanced"), base: BaseInitConfigSchema }),
+  Schema.Struct({
+    name: Schema.Literal("enhanced"),
+    base: BaseInitConfigSchema,
+    law: Schema.optional(EnhancedLaw),
+    per: Schema.optional(EnhancedGroup)
+  }),
   Schema.Struct({ name: Schema.Literal("fixup"), base: BaseInitConfigSchema })
 ])

@@ -1,6 +1,7 @@
 /** Model factories and the per-layer API (names, weights, forward-to-layer). Importing builds nothing. */
 export { createLeNet5, type LeNet5Config } from "./lenet.ts"
 export { createResNet18, type ResNet18Config } from "./resnet.ts"
+export { createResNetCifar, type ResNetCifarConfig } from "./resnet-cifar.ts"
 export { createMLP, type MlpConfig } from "./mlp.ts"
 export { createCnn4, type Cnn4Config } from "./cnn4.ts"
 export { NegInfPadding2D } from "./layers.ts"

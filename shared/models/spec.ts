@@ -8,6 +8,7 @@ import { createCnn4 } from "./cnn4.ts"
 import { createLeNet5 } from "./lenet.ts"
 import { createMLP } from "./mlp.ts"
 import { createResNet18 } from "./resnet.ts"
+import { createResNetCifar } from "./resnet-cifar.ts"
 
 export const Activation = Schema.Literals(["linear", "sigmoid", "tanh", "relu", "leakyRelu", "prelu", "elu", "wibRelu"])
 export type Activation = typeof Activation.Type
@@ -34,7 +35,9 @@ export const ModelSpec = Schema.Union([
     classes: Schema.Int,
     activation: Activation
   }),
-  Schema.Struct({ arch: Schema.Literal("cnn4"), inputShape: InputShape, classes: Schema.Int, activation: Activation })
+  Schema.Struct({ arch: Schema.Literal("cnn4"), inputShape: InputShape, classes: Schema.Int, activation: Activation }),
+  /** He et al.'s CIFAR ResNets, depth 6n + 2 (shared/models/resnet-cifar.ts). */
+  Schema.Struct({ arch: Schema.Literal("resnet-cifar"), inputShape: InputShape, classes: Schema.Int, depth: Schema.Int, activation: Activation })
 ])
 export type ModelSpec = typeof ModelSpec.Type
 
@@ -48,5 +51,7 @@ export const buildModel = (spec: ModelSpec): tf.LayersModel => {
       return createMLP(spec)
     case "cnn4":
       return createCnn4(spec)
+    case "resnet-cifar":
+      return createResNetCifar(spec)
   }
 }

@@ -25,6 +25,7 @@ import type { resnetNobn } from "../../pipelines/resnet-nobn.ts"
 import type { circleNormalization } from "../../pipelines/circle-normalization.ts"
 import type { deepStats } from "../../pipelines/deep-stats.ts"
 import type { dropoutEnsemble } from "../../pipelines/dropout-ensemble.ts"
+import type { enhancedInit } from "../../pipelines/enhanced-init.ts"
 import { makeTempDir } from "../data/fixtures.ts"
 
 // The compiler's half of the check (`npm run typecheck`): every pipeline's output is assignable to its schema's own
@@ -44,7 +45,8 @@ export type PipelinesFitTheirSchemas = [
   Fits<OutOf<typeof resnetNobn>, Own<(typeof pipelineResults)["resnet-nobn"]>>,
   Fits<OutOf<typeof deepStats>, Own<(typeof pipelineResults)["deep-stats"]>>,
   Fits<OutOf<typeof dropoutEnsemble>, Own<(typeof pipelineResults)["dropout-ensemble"]>>,
-  Fits<OutOf<typeof circleNormalization>, Own<(typeof pipelineResults)["circle-normalization"]>>
+  Fits<OutOf<typeof circleNormalization>, Own<(typeof pipelineResults)["circle-normalization"]>>,
+  Fits<OutOf<typeof enhancedInit>, Own<(typeof pipelineResults)["enhanced-init"]>>
 ]
 
 const root = path.resolve(import.meta.dir, "../..")

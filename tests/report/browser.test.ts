@@ -44,7 +44,9 @@ const PIPELINES: ReadonlyArray<{ name: string; out?: string; args: ReadonlyArray
   { name: "dropout-ensemble", args: [] },
   { name: "deep-stats", args: ["--activations", "relu", "--inits", "xavier-uniform,kaiming-normal,lsuv"] },
   { name: "circle-normalization", args: [] },
-  { name: "wib-relu", args: ["--subset", "256", "--epochs", "1"] }
+  { name: "wib-relu", args: ["--subset", "256", "--epochs", "1"] },
+  // ResNet20, its --quick size (5 inits × 2 seeds) for one epoch.
+  { name: "enhanced-init", args: ["--data", data, "--epochs", "1"] }
 ]
 
 const runPipeline = async (p: (typeof PIPELINES)[number]) => {
