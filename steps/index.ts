@@ -4,11 +4,14 @@
  */
 import { decisionGrid } from "./decision-grid.ts"
 import { depthStatsStep } from "./depth-stats.ts"
+import { estimateWibShift } from "./estimate-wib-shift.ts"
 import { evaluate } from "./evaluate.ts"
+import { filterVariances } from "./filter-variances.ts"
 import { freeze } from "./freeze.ts"
 import { initBiases } from "./init-biases.ts"
 import { initWeights } from "./init-weights.ts"
 import { learnLayerInit } from "./learn-layer-init.ts"
+import { lsuvInit } from "./lsuv-init.ts"
 import { makeCircles } from "./make-circles.ts"
 import { mcDropout } from "./mc-dropout.ts"
 import { prepareDataset } from "./prepare-dataset.ts"
@@ -21,11 +24,14 @@ import { transformFeatures } from "./transform-features.ts"
 const all = [
   decisionGrid,
   depthStatsStep,
+  estimateWibShift,
   evaluate,
+  filterVariances,
   freeze,
   initBiases,
   initWeights,
   learnLayerInit,
+  lsuvInit,
   makeCircles,
   mcDropout,
   prepareDataset,
