@@ -242,6 +242,11 @@ export interface TorchBackendOptions {
    * process keeps its peak footprint). True by default: without it LeNet training is ~30% slower.
    */
   readonly keepFreedMemory?: boolean
+  /**
+   * Flush denormal floats to zero in native ops. True by default: a network stuck at chance keeps momentum buffers
+   * full of denormals and its steps slow down several-fold (bench/denormal-step.ts).
+   */
+  readonly flushDenormals?: boolean
 }
 
 export type TorchRegistration = { ok: true } | { ok: false; reason: string }
