@@ -5,6 +5,7 @@
  *
  *   bun run bench/denormal-step.ts [--model resnet18-imagenet] [--threads 1] [--steps 10] [--rounds 3]
  *   bun run bench/denormal-step.ts --train 2000     # RAE1 itself (Kaiming, lr 0.01) trained that far as the stuck state
+ *   bun run bench/denormal-step.ts --kernel         # the one-pass SGD update alone, normal vs denormal velocities
  *
  * Why a stuck network fills its momentum buffers with denormals: where a weight's gradient is exactly 0 (behind a
  * ReLU that never fires, ~99 % of RAE1's), v' = 0.9·v decays geometrically into the denormal range, and once v is a
@@ -22,7 +23,7 @@ import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import { buildModel } from "../shared/models/spec.ts"
 import { applyInit } from "../shared/models/weights.ts"
 import { batchIndices, trainBatch, trainableVars } from "../shared/train/loop.ts"
-import { makeOptimizer } from "../shared/train/optim.ts"
+import { makeOptimizer, sgdUpdateKernel } from "../shared/train/optim.ts"
 import { fmnistTrain } from "./fmnist-batches.ts"
 import { specs } from "./train-throughput.ts"
 
@@ -31,6 +32,7 @@ const flags = {
   batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size" },
   steps: { kind: "int", default: 10, check: "number.integer >= 1", doc: "timed steps per measurement" },
   rounds: { kind: "int", default: 3, check: "number.integer >= 1", doc: "alternating rounds (medians reported)" },
+  kernel: { kind: "boolean", default: false, doc: "instead: time the SGD update alone (11.2M weights, ResNet18's count)" },
   train: { kind: "int", default: 0, check: "number.integer >= 0", doc: "stuck state: RAE1 trained this many steps (0: synthetic)" },
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
   help: { kind: "boolean", default: false, doc: "show this help" }
@@ -51,6 +53,37 @@ const denormalShare = (ts: ReadonlyArray<tf.Tensor>) => {
 }
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/** The SGD update alone on ResNet18's weight count: velocities normal or denormal, flushing off or on. */
+const sgdKernel = (rounds: number, threads: number) => {
+  const native = torchNative()!
+  const n = 11_200_000
+  const w = tf.randomNormal([n])
+  const g = tf.zeros([n])
+  const velocities = { normal: tf.fill([n], 1e-3), denormal: tf.fill([n], 4 * smallestDenormal) }
+  const ms: Record<string, number[]> = {}
+  for (let r = 0; r < rounds; r++) {
+    for (const on of [false, true]) {
+      native.setFlushDenormals(on)
+      for (const [name, v] of Object.entries(velocities)) {
+        const t0 = performance.now()
+        for (let i = 0; i < 10; i++) {
+          const out = tf.engine().runKernel(sgdUpdateKernel, { w, g, v }, { lr: 0.01, momentum: 0.9 }) as tf.Tensor[]
+          tf.dispose(out)
+        }
+        ;(ms[`${name} ${on}`] ??= []).push((performance.now() - t0) / 10)
+      }
+    }
+  }
+  native.setFlushDenormals(true)
+  console.log(`SGD update of ${n} weights, zero gradients, ${threads} thread(s), ${rounds} rounds of 10 (medians), ms per update:`)
+  console.log(
+    markdownTable(
+      ["velocities", "flushing off", "flushing on"],
+      ["normal", "denormal"].map((k) => [k, median(ms[`${k} false`]!).toFixed(2), median(ms[`${k} true`]!).toFixed(2)])
+    )
+  )
+}
 
 const main = async () => {
   const f = parseFlagsOrExit(flags)
@@ -78,7 +111,8 @@ const main = async () => {
     for (let i = 0; i < n; i++) stepOnce()
     return (performance.now() - t0) / n
   }
-  console.error(`${f.model}, batch ${f.batch}, ${native.threads()} thread(s); ${machine().cpu ?? ""}`)
+  console.error(`${f.model}, batch ${f.batch}, ${native.threads()} thread(s); ${machine().cpu}`)
+  if (f.kernel) return sgdKernel(f.rounds, native.threads())
 
   const snapshot = () => [...vars, ...velocities].map((v) => tf.keep(v.clone()))
   const restore = (saved: ReadonlyArray<tf.Tensor>) => [...vars, ...velocities].forEach((v, i) => v.assign(saved[i]!))
