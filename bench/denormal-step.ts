@@ -92,6 +92,7 @@ const main = async () => {
   const choice = await selectBackend({ prefer: "torch", threads: f.threads, log: (l) => console.error(l) })
   const native = torchNative()
   if (choice.name !== "torch" || native === undefined) throw new Error(`the torch backend did not load (got ${choice.name})`)
+  if (f.kernel) return sgdKernel(f.rounds, native.threads())
   const { set } = await fmnistTrain(4096)
   const model = buildModel(specs[f.model]!)
   applyInit(model, defaultInitConfigs.kaimingNormal, { seed: 1 })
@@ -112,7 +113,6 @@ const main = async () => {
     return (performance.now() - t0) / n
   }
   console.error(`${f.model}, batch ${f.batch}, ${native.threads()} thread(s); ${machine().cpu}`)
-  if (f.kernel) return sgdKernel(f.rounds, native.threads())
 
   const snapshot = () => [...vars, ...velocities].map((v) => tf.keep(v.clone()))
   const restore = (saved: ReadonlyArray<tf.Tensor>) => [...vars, ...velocities].forEach((v, i) => v.assign(saved[i]!))
