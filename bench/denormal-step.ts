@@ -130,6 +130,7 @@ const main = async () => {
       console.error(`steps ${done + 50}: ${ms.toFixed(0)} ms/step, train accuracy ${(correct / (50 * f.batch)).toFixed(3)}, velocities denormal ${(100 * denormalShare(velocities)).toFixed(1)} %`)
     }
   } else {
+    native.setFlushDenormals(false)  // or the products below come out 0
     tf.tidy(() => {
       const stem = vars.find((v) => v.shape.length === 4)!
       stem.assign(tf.zerosLike(stem))
