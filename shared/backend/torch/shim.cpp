@@ -578,7 +578,8 @@ struct FlushGuard {
 int32_t apply_flush_to_pool() {
   const unsigned caller = _mm_getcsr();
   int32_t flushing = 0;
-#pragma omp parallel num_threads(at::get_num_threads()) reduction(+ : flushing)
+  // No num_threads clause (ATen avoids it: pytorch#32008); at::set_num_threads sets OpenMP's team size.
+#pragma omp parallel reduction(+ : flushing)
   {
     const unsigned c = _mm_getcsr();
     _mm_setcsr(g_flush ? (c | kFtzDaz) : (c & ~kFtzDaz));
