@@ -7,11 +7,12 @@
  *   bun run bench/denormal-step.ts --train 2000     # RAE1 itself (Kaiming, lr 0.01) trained that far as the stuck state
  *   bun run bench/denormal-step.ts --kernel         # the one-pass SGD update alone, normal vs denormal velocities
  *
- * Why a stuck network fills its momentum buffers with denormals: where a weight's gradient is exactly 0 (behind a
- * ReLU that never fires, ~99 % of RAE1's), v' = 0.9·v decays geometrically into the denormal range, and once v is a
+ * Why a stuck network could fill its momentum buffers with denormals: where a weight's gradient is exactly 0 (behind
+ * a ReLU that never fires), v' = 0.9·v decays geometrically into the denormal range, and once v is a
  * few multiples of the smallest denormal, 0.9·v rounds back to v: it never reaches 0 and every step multiplies it.
  * The "stuck" state here is that limit made cheap: the stem's kernel zeroed (every ReLU downstream outputs 0, every
- * conv gradient is exactly 0) and every velocity a small multiple of the smallest denormal.
+ * conv gradient is exactly 0) and every velocity a small multiple of the smallest denormal. (RAE1 itself, trained
+ * 1,000 steps, held none: BENCHMARKS.md "Denormal floats and the stuck network".)
  */
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../shared/backend/select.ts"

@@ -243,8 +243,8 @@ export interface TorchBackendOptions {
    */
   readonly keepFreedMemory?: boolean
   /**
-   * Flush denormal floats to zero in native ops. True by default: a network stuck at chance keeps momentum buffers
-   * full of denormals and its steps slow down several-fold (bench/denormal-step.ts).
+   * Flush denormal floats to zero in native ops. True by default: a network stuck at chance can keep momentum
+   * buffers full of denormals, slow on CPUs that take microcode assists for them (bench/denormal-step.ts measures).
    */
   readonly flushDenormals?: boolean
 }

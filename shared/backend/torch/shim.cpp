@@ -549,9 +549,10 @@ const std::vector<Op>& ops() {
 #undef B
 #undef C
 
-// Denormal floats (below 1.2e-38) take a slow path in the CPU: a network stuck at chance keeps momentum buffers
-// full of them (a velocity whose gradient stays 0 decays by 0.9 per step until 0.9·v rounds back to v, a few
-// multiples of the smallest denormal), and every op touching them crawls. With flushing on (the default), the
+// Denormal floats (below 1.2e-38) take a slow path on many CPUs (microcode assists; cheap on this repo's Zen 4
+// machine, BENCHMARKS.md "Denormal floats"), and a network stuck at chance can keep momentum buffers full of them:
+// a velocity whose gradient stays 0 decays by 0.9 per step until 0.9·v rounds back to v, a few multiples of the
+// smallest denormal, and never reaches 0. With flushing on (the default), the
 // MXCSR's flush-to-zero and denormals-are-zero bits are set on ATen's pool threads (OpenMP) for good, and on the
 // calling thread (Bun's JS thread, whose own double arithmetic must keep denormals) only for the length of a call.
 constexpr unsigned kFtzDaz = 0x8040;  // _MM_FLUSH_ZERO_ON | _MM_DENORMALS_ZERO_ON
