@@ -38,7 +38,9 @@ if [ -f "$root/include/ATen/ATen.h" ] && [ -n "${LWI_LIBTORCH:-}" ] && [ -f "$ro
   abi=$(grep -o '_GLIBCXX_USE_CXX11_ABI=[01]' "$root/share/cmake/Torch/TorchConfig.cmake" | head -1 || true)
   [ -n "$abi" ] && flags+=("-D$abi")
 fi
-flags+=(-O3 -shared -fPIC -std=c++17 -w)
+# -fopenmp: ATen's parallel_for is a header template that runs serially unless the includer is compiled with OpenMP
+# (Debian's libtorch parallelises with OpenMP/libgomp); without it every loop of the shim ran on one thread.
+flags+=(-O3 -shared -fPIC -std=c++17 -fopenmp -w)
 libs=(-ltorch -ltorch_cpu -lc10)
 
 key=$( { sha256sum "${sources[@]}"; echo "$cxx ${flags[*]} ${libs[*]} $root"; "$cxx" --version | head -1; } | sha256sum | cut -c1-16)

@@ -242,6 +242,11 @@ export interface TorchBackendOptions {
    * process keeps its peak footprint). True by default: without it LeNet training is ~30% slower.
    */
   readonly keepFreedMemory?: boolean
+  /**
+   * Flush denormal floats to zero in native ops. True by default: a network stuck at chance can keep momentum
+   * buffers full of denormals, slow on CPUs that take microcode assists for them (bench/denormal-step.ts measures).
+   */
+  readonly flushDenormals?: boolean
 }
 
 export type TorchRegistration = { ok: true } | { ok: false; reason: string }

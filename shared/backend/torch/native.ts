@@ -65,6 +65,13 @@ export interface Native {
    * measurements.
    */
   readonly setConvAlgorithm: (algorithm: ConvAlgorithm) => void
+  /**
+   * Flush denormal floats to zero inside every op (FTZ/DAZ on ATen's pool threads, and on the calling thread for
+   * the length of a call only), on by default; returns how many pool threads now flush. See shim.cpp.
+   */
+  readonly setFlushDenormals: (on: boolean) => number
+  /** The calling thread's MXCSR between calls (JS's own arithmetic must keep denormals: FTZ/DAZ bits clear). */
+  readonly callerCsr: () => number
   readonly threads: () => number
   readonly opName: (op: number) => string
 }
@@ -80,6 +87,8 @@ const symbols = {
   lwi_set_threads: { args: [FFIType.i32], returns: FFIType.void },
   lwi_get_threads: { args: [], returns: FFIType.i32 },
   lwi_conv_algorithm: { args: [FFIType.i32], returns: FFIType.void },
+  lwi_flush_denormals: { args: [FFIType.i32], returns: FFIType.i32 },
+  lwi_caller_csr: { args: [], returns: FFIType.i32 },
   lwi_op: { args: [FFIType.ptr], returns: FFIType.i32 },
   lwi_from: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.f64], returns: FFIType.ptr },
   lwi_read: { args: [FFIType.ptr, FFIType.ptr, FFIType.f64], returns: FFIType.i32 },
@@ -117,6 +126,8 @@ export interface ShimOptions {
   readonly threads?: number
   /** Keep freed native memory for reuse instead of returning it to the OS (see lwi_init in shim.cpp); true. */
   readonly keepFreedMemory?: boolean
+  /** Flush denormals to zero in native ops (see `Native.setFlushDenormals`); true. */
+  readonly flushDenormals?: boolean
 }
 
 /** Opens the shim at `path`, applies `opts`, and resolves every op. Throws why not. */
@@ -140,6 +151,7 @@ export const openShim = (path: string, opts: ShimOptions = {}): Native => {
   if (s.lwi_init(opts.threads ?? 0, opts.keepFreedMemory === false ? 0 : 1) < 0) {
     throw new Error(`shim init failed: ${lastError()}`)
   }
+  s.lwi_flush_denormals(opts.flushDenormals === false ? 0 : 1)
 
   const op = {} as Record<OpName, number>
   const names: Array<string> = []
@@ -190,6 +202,8 @@ export const openShim = (path: string, opts: ShimOptions = {}): Native => {
     live: () => s.lwi_live(),
     setThreads: (n) => s.lwi_set_threads(n),
     setConvAlgorithm: (a) => s.lwi_conv_algorithm(convAlgorithmCode[a]),
+    setFlushDenormals: (on) => s.lwi_flush_denormals(on ? 1 : 0),
+    callerCsr: () => s.lwi_caller_csr(),
     threads: () => s.lwi_get_threads(),
     opName
   }

@@ -17,6 +17,8 @@
 #include <c10/core/InferenceMode.h>
 
 #include <malloc.h>
+#include <omp.h>
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -547,6 +549,47 @@ const std::vector<Op>& ops() {
 #undef B
 #undef C
 
+// Denormal floats (below 1.2e-38) take a slow path on many CPUs (microcode assists; cheap on this repo's Zen 4
+// machine, BENCHMARKS.md "Denormal floats"), and a network stuck at chance can keep momentum buffers full of them:
+// a velocity whose gradient stays 0 decays by 0.9 per step until 0.9·v rounds back to v, a few multiples of the
+// smallest denormal, and never reaches 0. With flushing on (the default), the
+// MXCSR's flush-to-zero and denormals-are-zero bits are set on ATen's pool threads (OpenMP) for good, and on the
+// calling thread (Bun's JS thread, whose own double arithmetic must keep denormals) only for the length of a call.
+constexpr unsigned kFtzDaz = 0x8040;  // _MM_FLUSH_ZERO_ON | _MM_DENORMALS_ZERO_ON
+bool g_flush = true;
+
+struct FlushGuard {
+  unsigned saved = 0;
+  FlushGuard() {
+    if (g_flush) {
+      saved = _mm_getcsr();
+      _mm_setcsr(saved | kFtzDaz);
+    }
+  }
+  ~FlushGuard() {
+    if (g_flush) _mm_setcsr(saved);
+  }
+  FlushGuard(const FlushGuard&) = delete;
+  FlushGuard& operator=(const FlushGuard&) = delete;
+};
+
+// Sets (or clears) FTZ/DAZ on every thread of the OpenMP pool ATen and oneDNN run on; the caller's MXCSR is kept.
+// Threads the pool starts later copy the MXCSR of the thread that starts them, i.e. the calling thread inside a
+// FlushGuard. Returns how many pool threads now flush.
+int32_t apply_flush_to_pool() {
+  const unsigned caller = _mm_getcsr();
+  int32_t flushing = 0;
+  // No num_threads clause (ATen avoids it: pytorch#32008); at::set_num_threads sets OpenMP's team size.
+#pragma omp parallel reduction(+ : flushing)
+  {
+    const unsigned c = _mm_getcsr();
+    _mm_setcsr(g_flush ? (c | kFtzDaz) : (c & ~kFtzDaz));
+    flushing += (_mm_getcsr() & kFtzDaz) == kFtzDaz ? 1 : 0;
+  }
+  _mm_setcsr(caller);
+  return flushing;
+}
+
 template <typename T, typename Fn>
 T guarded(T fallback, Fn fn) {
   try {
@@ -587,11 +630,22 @@ int32_t lwi_init(int32_t threads, int32_t keep_freed_memory) {
       mallopt(M_TRIM_THRESHOLD, 1 << 30);
     }
     if (threads > 0) at::set_num_threads(threads);
+    apply_flush_to_pool();
     return static_cast<int32_t>(at::get_num_threads());
   });
 }
 
-void lwi_set_threads(int32_t n) { at::set_num_threads(n); }
+void lwi_set_threads(int32_t n) {
+  at::set_num_threads(n);
+  apply_flush_to_pool();
+}
+// Flush denormals to zero in every op (1, the default) or keep them (0); returns the pool threads now flushing.
+int32_t lwi_flush_denormals(int32_t on) {
+  g_flush = on != 0;
+  return apply_flush_to_pool();
+}
+// MXCSR of the calling thread between calls: tests check that JS's own arithmetic keeps its denormals.
+int32_t lwi_caller_csr() { return static_cast<int32_t>(_mm_getcsr()); }
 // Convolution algorithm: 0 = chosen by shape (default), 1 = tap-GEMM wherever it applies, 2 = ATen (oneDNN) always.
 void lwi_conv_algorithm(int32_t mode) { conv_algorithm() = mode; }
 int32_t lwi_get_threads() { return static_cast<int32_t>(at::get_num_threads()); }
@@ -653,6 +707,7 @@ Tensor* lwi_call(int32_t op, Tensor* a, Tensor* b, Tensor* c) {
     if (op < 0 || static_cast<size_t>(op) >= t.size()) throw std::runtime_error("unknown op index");
     Tensor* in[3] = {a, b, c};
     g_extra.clear();
+    const FlushGuard flush;
     return box(t[op].fn(in, g_ints, g_floats));
   });
 }
