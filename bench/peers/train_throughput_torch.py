@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from peer_env import ran_with
+
 
 def load_fmnist(data_dir, n):
     def read(name):
@@ -126,6 +128,7 @@ def main():
         "model": a.model, "batch": a.batch, "threads": a.threads, "steps": steps, "seconds": seconds,
         "imagesPerSecond": steps * a.batch / seconds, "data": "fashion-mnist train (real batches, in order)",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "ranWith": ran_with(),
     }))
 
 
