@@ -91,17 +91,24 @@ export const describeRanWith = (r: RanWith | undefined): string =>
     ? "not reported"
     : `BLAS ${r.blas}; malloc ${r.malloc}; ${r.threads} thread(s); ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(", ")}`
 
-export type SideResult<L> = (L & { childPeakRssMiB: number }) | { error: string }
+/** One side's process, started under `sameEnvironment(threads)`: exit code, output, wall seconds, peak RSS. */
+export const spawnSide = async (cmd: string[], threads: number, env: Record<string, string> = {}) => {
+  const t0 = performance.now()
+  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...sameEnvironment(threads), ...env } })
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+  // Bun reports maxRSS in bytes on Linux: the child's peak, as the kernel counted it.
+  return { code, stdout, stderr, seconds: (performance.now() - t0) / 1000, peakRssMiB: (p.resourceUsage()?.maxRSS ?? Number.NaN) / 2 ** 20 }
+}
+
+export type SideResult<L> = (L & { childPeakRssMiB: number; wallSeconds: number }) | { error: string }
 
 /** Runs one side under `sameEnvironment(threads)`; its last stdout line is JSON. */
 export const runSide = async <L extends object>(cmd: string[], threads: number, env: Record<string, string> = {}): Promise<SideResult<L>> => {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...sameEnvironment(threads), ...env } })
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
-  if (code !== 0) return { error: (err.trim().split("\n").at(-1) ?? `exit ${code}`).slice(0, 200) }
-  const last = out.trim().split("\n").at(-1) ?? ""
+  const r = await spawnSide(cmd, threads, env)
+  if (r.code !== 0) return { error: (r.stderr.trim().split("\n").at(-1) ?? `exit ${r.code}`).slice(0, 200) }
+  const last = r.stdout.trim().split("\n").at(-1) ?? ""
   try {
-    // Bun reports maxRSS in bytes on Linux.
-    return { ...(JSON.parse(last) as L), childPeakRssMiB: (p.resourceUsage()?.maxRSS ?? Number.NaN) / 2 ** 20 }
+    return { ...(JSON.parse(last) as L), childPeakRssMiB: r.peakRssMiB, wallSeconds: r.seconds }
   } catch {
     return { error: `no JSON on the last line of ${cmd.slice(0, 3).join(" ")}: ${last.slice(0, 120)}` }
   }
