@@ -31,7 +31,7 @@ const flags = {
   json: { kind: "boolean", default: false, doc: "also print both sides' JSON" }
 } as const
 
-type PeerExperiment = { id: string; seconds: number; testAccuracy: number; diverged: unknown }
+type PeerExperiment = { id: string; seconds: number; trainSeconds: number; evaluateSeconds: number; testAccuracy: number; diverged: unknown }
 type Peer = { dataSeconds: number; experiments: PeerExperiment[]; ranWith: RanWith }
 type LwiResults = {
   steps: ReadonlyArray<{ name: string; seconds: number; cached: boolean }>
@@ -48,10 +48,15 @@ export const groupSteps = (steps: LwiResults["steps"], experiments: ReadonlyArra
   if (starts.length !== experiments.length) {
     throw new Error(`results.json: ${starts.length} init-weights steps for ${experiments.length} experiments; the grouping assumes one each`)
   }
-  const sum = (from: number, to: number) => steps.slice(from, to).reduce((a, s) => a + s.seconds, 0)
+  const sum = (from: number, to: number, only?: ReadonlyArray<string>) =>
+    steps.slice(from, to).reduce((a, s) => a + (only === undefined || only.includes(s.name) ? s.seconds : 0), 0)
   return {
     dataSeconds: sum(0, starts[0]!),
-    experiments: experiments.map((id, k) => ({ id, seconds: sum(starts[k]!, starts[k + 1] ?? steps.length) }))
+    experiments: experiments.map((id, k) => ({
+      id,
+      seconds: sum(starts[k]!, starts[k + 1] ?? steps.length),
+      trainTestSeconds: sum(starts[k]!, starts[k + 1] ?? steps.length, ["train", "evaluate"])
+    }))
   }
 }
 
@@ -76,22 +81,27 @@ const main = async () => {
     const s = (x: number) => x.toFixed(1)
     const ratio = (peerSeconds: number, lwiSeconds: number) => (peerSeconds / lwiSeconds).toFixed(2)
     const accuracy = (a: number, diverged: unknown) => `${(100 * a).toFixed(1)} %${diverged ? " (diverged)" : ""}`
-    const rows: unknown[][] = [["data handling", s(grouped.dataSeconds), s(peer.dataSeconds), ratio(peer.dataSeconds, grouped.dataSeconds), "", ""]]
+    const blank = ["", "", ""]
+    const rows: unknown[][] = [["data handling", s(grouped.dataSeconds), s(peer.dataSeconds), ratio(peer.dataSeconds, grouped.dataSeconds), ...blank, "", ""]]
     for (const e of grouped.experiments) {
       const l = lwi.experiments.find((x) => x.id === e.id)!
       const p = peer.experiments.find((x) => x.id === e.id)
+      const pTrain = p ? p.trainSeconds + p.evaluateSeconds : Number.NaN
       rows.push(
         p === undefined
-          ? [e.id, s(e.seconds), "– (LW: lwi only)", "–", accuracy(l.testAccuracy, l.diverged), "–"]
-          : [e.id, s(e.seconds), s(p.seconds), ratio(p.seconds, e.seconds), accuracy(l.testAccuracy, l.diverged), accuracy(p.testAccuracy, p.diverged)]
+          ? [e.id, s(e.seconds), "– (LW: lwi only)", "–", s(e.trainTestSeconds), "–", "–", accuracy(l.testAccuracy, l.diverged), "–"]
+          : [e.id, s(e.seconds), s(p.seconds), ratio(p.seconds, e.seconds), s(e.trainTestSeconds), s(pTrain), ratio(pTrain, e.trainTestSeconds), accuracy(l.testAccuracy, l.diverged), accuracy(p.testAccuracy, p.diverged)]
       )
     }
-    const shared = peer.experiments.map((p) => p.id)
-    const lwiShared = grouped.experiments.filter((e) => shared.includes(e.id)).reduce((a, e) => a + e.seconds, 0)
-    const peerShared = peer.experiments.reduce((a, e) => a + e.seconds, 0)
-    rows.push(["experiments both sides ran", s(lwiShared), s(peerShared), `**${ratio(peerShared, lwiShared)}**`, "", ""])
-    rows.push(["whole process, start to exit (lwi: all 5 experiments)", s(lwiRun.seconds), s(peer.wallSeconds), "–", "", ""])
-    rows.push(["peak RSS, MiB", lwiRun.peakRssMiB.toFixed(0), peer.childPeakRssMiB.toFixed(0), "–", "", ""])
+    const both = grouped.experiments.filter((e) => peer.experiments.some((p) => p.id === e.id))
+    const total = (xs: ReadonlyArray<number>) => xs.reduce((a, x) => a + x, 0)
+    const lwiBoth = total(both.map((e) => e.seconds))
+    const peerBoth = total(peer.experiments.map((e) => e.seconds))
+    const lwiTrain = total(both.map((e) => e.trainTestSeconds))
+    const peerTrain = total(peer.experiments.map((e) => e.trainSeconds + e.evaluateSeconds))
+    rows.push(["experiments both sides ran", s(lwiBoth), s(peerBoth), `**${ratio(peerBoth, lwiBoth)}**`, s(lwiTrain), s(peerTrain), `**${ratio(peerTrain, lwiTrain)}**`, "", ""])
+    rows.push(["whole process, start to exit (lwi: all its experiments)", s(lwiRun.seconds), s(peer.wallSeconds), "–", ...blank, "", ""])
+    rows.push(["peak RSS, MiB", lwiRun.peakRssMiB.toFixed(0), peer.childPeakRssMiB.toFixed(0), "–", ...blank, "", ""])
 
     console.log(
       `main job (resnet-nobn), ${f.epochs} epoch(s), ${peer.experiments.length > 0 ? "" : "no peer experiments, "}` +
@@ -99,7 +109,9 @@ const main = async () => {
         `${threads} thread(s) each side, LW ${f.lwMaxEpochs} epochs per layer at most; ${os.cpus().length} cores, load average (1 min) ` +
         `${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}, ${new Date().toISOString()}\n`
     )
-    console.log(markdownTable(["", "lwi s", "PyTorch s", "lwi speed / PyTorch", "lwi test acc.", "PyTorch test acc."], rows))
+    const columns = ["", "lwi s", "PyTorch s", "lwi speed / PyTorch", "lwi train+test s", "PyTorch train+test s", "speed (train+test)", "lwi test acc.", "PyTorch test acc."]
+    console.log(markdownTable(columns, rows))
+    console.log("\n(lwi s: every step of the experiment: init, LW layers, the evidence pass on the validation split, training with per-epoch validation, test evaluation; train+test: the train and evaluate steps only.)")
     console.log(`\nRan with (same OMP/OpenBLAS threads and malloc thresholds on both sides, bench/environment.ts):`)
     const env = lwi.environment
     const blas = env?.native.filter((l) => /blas/i.test(l)).join(", ") || "none"

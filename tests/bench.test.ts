@@ -75,7 +75,13 @@ describe("main job end to end (bench/main-job.ts, bench/peers/resnet_nobn_torch.
   test("lwi's steps: data handling before the first init-weights, one group per experiment", () => {
     const step = (name: string, seconds: number) => ({ name, seconds, cached: false })
     const steps = [step("prepare-dataset", 2), step("sample-minibatch", 1), step("init-weights", 1), step("learn-layer-init", 5), step("train", 10), step("evaluate", 1), step("init-weights", 1), step("train", 20), step("evaluate", 2)]
-    expect(groupSteps(steps, ["LW", "RAE1"])).toEqual({ dataSeconds: 3, experiments: [{ id: "LW", seconds: 17 }, { id: "RAE1", seconds: 23 }] })
+    expect(groupSteps(steps, ["LW", "RAE1"])).toEqual({
+      dataSeconds: 3,
+      experiments: [
+        { id: "LW", seconds: 17, trainTestSeconds: 11 },
+        { id: "RAE1", seconds: 23, trainTestSeconds: 22 }
+      ]
+    })
     expect(() => groupSteps(steps, ["LW"])).toThrow("2 init-weights steps for 1 experiments")
   })
 
