@@ -83,23 +83,34 @@ const main = async () => {
     const accuracy = (a: number, diverged: unknown) => `${(100 * a).toFixed(1)} %${diverged ? " (diverged)" : ""}`
     const blank = ["", "", ""]
     const rows: unknown[][] = [["data handling", s(grouped.dataSeconds), s(peer.dataSeconds), ratio(peer.dataSeconds, grouped.dataSeconds), ...blank, "", ""]]
+    // A diverged run stops at its first non-finite loss (both sides do): its time is not an epoch's. Only rows where
+    // neither side diverged are compared, and only they count in the total.
+    const comparable: Array<{ lwi: number; lwiTrain: number; peer: number; peerTrain: number }> = []
     for (const e of grouped.experiments) {
       const l = lwi.experiments.find((x) => x.id === e.id)!
       const p = peer.experiments.find((x) => x.id === e.id)
-      const pTrain = p ? p.trainSeconds + p.evaluateSeconds : Number.NaN
-      rows.push(
-        p === undefined
-          ? [e.id, s(e.seconds), "– (LW: lwi only)", "–", s(e.trainTestSeconds), "–", "–", accuracy(l.testAccuracy, l.diverged), "–"]
-          : [e.id, s(e.seconds), s(p.seconds), ratio(p.seconds, e.seconds), s(e.trainTestSeconds), s(pTrain), ratio(pTrain, e.trainTestSeconds), accuracy(l.testAccuracy, l.diverged), accuracy(p.testAccuracy, p.diverged)]
-      )
+      if (p === undefined) {
+        rows.push([e.id, s(e.seconds), "– (LW: lwi only)", "–", s(e.trainTestSeconds), "–", "–", accuracy(l.testAccuracy, l.diverged), "–"])
+        continue
+      }
+      const pTrain = p.trainSeconds + p.evaluateSeconds
+      const diverged = [l.diverged ? "lwi" : "", p.diverged ? "PyTorch" : ""].filter(Boolean).join(", ")
+      if (diverged === "") comparable.push({ lwi: e.seconds, lwiTrain: e.trainTestSeconds, peer: p.seconds, peerTrain: pTrain })
+      const cmp = (a: number, b: number) => (diverged === "" ? ratio(a, b) : `– (${diverged} diverged)`)
+      rows.push([e.id, s(e.seconds), s(p.seconds), cmp(p.seconds, e.seconds), s(e.trainTestSeconds), s(pTrain), cmp(pTrain, e.trainTestSeconds), accuracy(l.testAccuracy, l.diverged), accuracy(p.testAccuracy, p.diverged)])
     }
-    const both = grouped.experiments.filter((e) => peer.experiments.some((p) => p.id === e.id))
-    const total = (xs: ReadonlyArray<number>) => xs.reduce((a, x) => a + x, 0)
-    const lwiBoth = total(both.map((e) => e.seconds))
-    const peerBoth = total(peer.experiments.map((e) => e.seconds))
-    const lwiTrain = total(both.map((e) => e.trainTestSeconds))
-    const peerTrain = total(peer.experiments.map((e) => e.trainSeconds + e.evaluateSeconds))
-    rows.push(["experiments both sides ran", s(lwiBoth), s(peerBoth), `**${ratio(peerBoth, lwiBoth)}**`, s(lwiTrain), s(peerTrain), `**${ratio(peerTrain, lwiTrain)}**`, "", ""])
+    const total = (k: keyof (typeof comparable)[number]) => comparable.reduce((a, c) => a + c[k], 0)
+    rows.push([
+      `experiments neither side diverged on (${comparable.length})`,
+      s(total("lwi")),
+      s(total("peer")),
+      `**${ratio(total("peer"), total("lwi"))}**`,
+      s(total("lwiTrain")),
+      s(total("peerTrain")),
+      `**${ratio(total("peerTrain"), total("lwiTrain"))}**`,
+      "",
+      ""
+    ])
     rows.push(["whole process, start to exit (lwi: all its experiments)", s(lwiRun.seconds), s(peer.wallSeconds), "–", ...blank, "", ""])
     rows.push(["peak RSS, MiB", lwiRun.peakRssMiB.toFixed(0), peer.childPeakRssMiB.toFixed(0), "–", ...blank, "", ""])
 
