@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test"
 import * as path from "node:path"
 import { target } from "../bench/compare.ts"
-import { sameEnvironment } from "../bench/environment.ts"
+import { runSide, sameEnvironment } from "../bench/environment.ts"
 import { groupSteps } from "../bench/main-job.ts"
 import { fashionMnistDir, PYTHON, requiring } from "./requirements.ts"
 
@@ -68,6 +68,24 @@ describe("train-throughput benchmark (needs Fashion-MNIST)", () => {
 
   test("targets: batch 32 at 1.2x (1 thread) and 1.1x (2 threads); 128 and 256 at parity", () => {
     expect([target(32, 1), target(32, 2), target(128, 1), target(256, 2)]).toEqual([1.2, 1.1, 1.0, 1.0])
+  })
+})
+
+describe("the same environment on both sides (bench/environment.ts)", () => {
+  test("runSide starts a child with the thread pools and malloc thresholds, and reports its peak RSS", async () => {
+    // The child allocates and touches 64 MiB, then prints what it was started with.
+    const script = "import os, json; b = bytearray(64 << 20); print('noise'); print(json.dumps({k: os.environ.get(k) for k in ['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_']}))"
+    const r = await runSide<Record<string, string>>(["python3", "-c", script], 2)
+    if ("error" in r) throw new Error(r.error)
+    expect(r).toMatchObject({ OMP_NUM_THREADS: "2", OPENBLAS_NUM_THREADS: "2", MALLOC_MMAP_THRESHOLD_: "33554432", MALLOC_TRIM_THRESHOLD_: "1073741824" })
+    expect(r.childPeakRssMiB).toBeGreaterThan(64)
+    expect(r.wallSeconds).toBeGreaterThan(0)
+  })
+
+  test("a side that fails or prints no JSON is an error, not a figure", async () => {
+    expect(await runSide(["python3", "-c", "import sys; sys.exit('peer broke')"], 1)).toEqual({ error: "peer broke" })
+    const r = await runSide(["python3", "-c", "print('no json')"], 1)
+    expect("error" in r && r.error).toContain("no JSON on the last line")
   })
 })
 
