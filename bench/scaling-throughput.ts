@@ -12,6 +12,7 @@ import { machine } from "../shared/engine/main.ts"
 import { buildModel } from "../shared/models/spec.ts"
 import { fmnistTrain, throughputFlags } from "./fmnist-batches.ts"
 import { modelNames, modelSpec, timeSteps, trainingStepper, type ModelName } from "./scaling-train.ts"
+import { ranWith } from "./environment.ts"
 
 const flags = {
   model: { kind: "enum", values: modelNames, default: "mlp", doc: "architecture" },
@@ -46,7 +47,8 @@ const main = async () => {
     threads: f.threads,
     ...timed,
     data: "fashion-mnist train (real batches, in order)",
-    machine: machine()
+    machine: machine(),
+    ranWith: ranWith(choice.name, f.threads)
   }
   console.log(f.json ? JSON.stringify(result) : `${model.name} on ${choice.name}: ${timed.imagesPerSecond.toFixed(0)} img/s (batch ${f.batch}, best of ${f.repeats} × ${timed.steps} steps)`)
   stepper.dispose()

@@ -9,9 +9,10 @@
  * bench/train-throughput.ts and its peer (same models, data, optimizer, batch order), timed as the best of
  * `--repeats` windows of `--seconds` each, so a burst from another job costs one window, not the figure.
  *
- * Debian's PyTorch runs its dense layers on the system's reference BLAS; `--peer-blas DIR` measures PyTorch a
- * second time with DIR's libblas.so.3 first on LD_LIBRARY_PATH (an unpacked libopenblas0-pthread: nothing installed),
- * and the table gets a column for it.
+ * Both sides start under the same environment (thread pools, malloc thresholds: bench/environment.ts) and map the
+ * system's libblas.so.3 (OpenBLAS, which scripts/setup.sh installs); each says what it ran with under the table.
+ * `--peer-blas DIR` measures PyTorch a second time with DIR's libblas.so.3 first on LD_LIBRARY_PATH (e.g. an
+ * unpacked reference BLAS, to see what the old, unfair peer measured), and the table gets a column for it.
  *
  *   bun run bench/scaling.ts --table batch [--models lenet,resnet18-imagenet] [--batches 8,16,32,64,128,256] [--json]
  *   bun run bench/scaling.ts --table mlp [--mlps 2x512,8x512,32x512,8x128,8x2048] [--batch 32] [--json]
@@ -19,6 +20,7 @@
 import * as os from "node:os"
 import { helpText, parseFlagsOrExit } from "../shared/engine/flags.ts"
 import { markdownTable } from "../shared/engine/report.ts"
+import { describeRanWith, type RanWith, runSide } from "./environment.ts"
 
 const flags = {
   table: { kind: "enum", values: ["batch", "mlp"], default: "batch", doc: "which sweep" },
@@ -50,14 +52,7 @@ const flags = {
   help: { kind: "boolean", default: false, doc: "show this help" }
 } as const
 
-type Line = { impl: string; backend: string; imagesPerSecond: number; steps: number; params?: number }
-
-const run = async (cmd: string[], env?: Record<string, string>): Promise<Line | { error: string }> => {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", ...(env ? { env: { ...process.env, ...env } } : {}) })
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
-  if (code !== 0) return { error: (err.trim().split("\n").at(-1) ?? `exit ${code}`).slice(0, 200) }
-  return JSON.parse(out.trim().split("\n").at(-1)!) as Line
-}
+type Line = { impl: string; backend: string; imagesPerSecond: number; steps: number; params?: number; ranWith?: RanWith }
 
 /** One configuration: the peer, then each lwi backend; one table row per lwi backend. */
 interface Case {
@@ -105,7 +100,13 @@ const main = async () => {
   const { header, cases: todo } = cases(f)
   const rows: unknown[][] = []
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3))
-  const blasEnv = { LD_LIBRARY_PATH: f.peerBlas, OPENBLAS_NUM_THREADS: String(f.threads) }
+  const blasEnv = { LD_LIBRARY_PATH: f.peerBlas }
+  const ranWith = new Map<string, RanWith>()
+  const run = async (cmd: string[], env?: Record<string, string>) => {
+    const r = await runSide<Line>(cmd, f.threads, env)
+    if (!("error" in r) && r.ranWith) ranWith.set(r.impl === "lwi" ? `lwi ${r.backend}` : env ? "PyTorch + peer BLAS" : "PyTorch", r.ranWith)
+    return r
+  }
   const rate = (l: Line | { error: string }) => ("error" in l ? Number.NaN : l.imagesPerSecond)
   const cell = (l: Line | { error: string }) => ("error" in l ? l.error : fmt(l.imagesPerSecond))
   for (const c of todo) {
@@ -147,6 +148,8 @@ const main = async () => {
       `${os.cpus().length} cores, ${new Date().toISOString()}\n`
   )
   console.log(markdownTable(columns, rows))
+  console.log("\nRan with (both sides started with the same OMP/OpenBLAS threads and malloc thresholds, bench/environment.ts):")
+  for (const [side, r] of ranWith) console.log(`- ${side}: ${describeRanWith(r)}; peak RSS (last run) ${r.peakRssMiB.toFixed(0)} MiB`)
 }
 
 await main()

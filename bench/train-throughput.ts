@@ -12,6 +12,7 @@ import { machine } from "../shared/engine/main.ts"
 import { buildModel, type ModelSpec } from "../shared/models/spec.ts"
 import { batchIndices, trainBatch, trainableVars } from "../shared/train/loop.ts"
 import { makeOptimizer } from "../shared/train/optim.ts"
+import { ranWith } from "./environment.ts"
 import { fmnistTrain, throughputFlags } from "./fmnist-batches.ts"
 
 const flags = {
@@ -66,7 +67,8 @@ const main = async () => {
     seconds,
     imagesPerSecond: (steps * f.batch) / seconds,
     data: "fashion-mnist train (real batches, in order)",
-    machine: machine()
+    machine: machine(),
+    ranWith: ranWith(choice.name, f.threads)
   }
   console.log(f.json ? JSON.stringify(result) : `${f.model} on ${choice.name}: ${result.imagesPerSecond.toFixed(0)} img/s (batch ${f.batch}, ${steps} steps)`)
   optimizer.dispose()

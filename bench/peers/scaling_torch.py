@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from peer_env import blas, ran_with
 from train_throughput_torch import LeNet5, ResNet18, load_fmnist, sgd_stepper
 
 
@@ -27,13 +28,6 @@ def mlp(depth, width, inputs=28 * 28, classes=10):
         layers += [nn.Linear(n, width), nn.ReLU()]
         n = width
     return nn.Sequential(*layers, nn.Linear(n, classes))
-
-
-def blas():
-    """The BLAS library this process loaded (PyTorch's Linear/addmm runs on it; Debian's torch: BLAS_INFO=generic)."""
-    with open("/proc/self/maps") as f:
-        libs = {line.split()[-1] for line in f if "blas" in line.rsplit("/", 1)[-1]}
-    return ", ".join(sorted(libs)) or "none"
 
 
 def build(a):
@@ -89,6 +83,7 @@ def main():
         "imagesPerSecond": max(windows),
         "data": "fashion-mnist train (real batches, in order)",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "ranWith": ran_with(),
     }))
 
 

@@ -13,17 +13,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from peer_env import ran_with
 
-def load_fmnist(data_dir, n):
+
+def load_fmnist(data_dir, n=None, split="train"):
+    """The first n images of a split (all when n is None), normalized (x/255 - 0.286) / 0.353, and their labels."""
     def read(name):
         path = os.path.join(data_dir, name)
         opener = gzip.open if path.endswith(".gz") else open
         with opener(path, "rb") as f:
             return f.read()
-    raw = read("train-images-idx3-ubyte.gz")
+    prefix = "train" if split == "train" else "t10k"
+    raw = read(f"{prefix}-images-idx3-ubyte.gz")
     _, count, h, w = struct.unpack(">IIII", raw[:16])
     images = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, 1, h, w)[:n]
-    labels = np.frombuffer(read("train-labels-idx1-ubyte.gz"), dtype=np.uint8, offset=8)[:n]
+    labels = np.frombuffer(read(f"{prefix}-labels-idx1-ubyte.gz"), dtype=np.uint8, offset=8)[:n]
     x = torch.from_numpy(((images.astype(np.float32) / 255.0) - 0.286) / 0.353)
     return x.contiguous(), torch.from_numpy(labels.astype(np.int64))
 
@@ -44,32 +48,37 @@ class LeNet5(nn.Module):
 
 
 class Block(nn.Module):
-    # BasicBlock without BN: convs carry a bias, as shared/models/resnet.ts does when batchNorm is false
-    def __init__(self, cin, cout, stride):
+    # BasicBlock as shared/models/resnet.ts: without BN the convs carry a bias; with BN (eps 1e-5, tfjs momentum 0.9 =
+    # PyTorch's 0.1) they do not
+    def __init__(self, cin, cout, stride, bn=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
-        self.downsample = nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else None
+        norm = (lambda c: nn.BatchNorm2d(c, eps=1e-5, momentum=0.1)) if bn else (lambda c: nn.Identity())
+        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=not bn), norm(cout)
+        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=not bn), norm(cout)
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=not bn), norm(cout)) if stride != 1 or cin != cout else None
+        )
 
     def forward(self, x):
-        out = self.conv2(F.relu(self.conv1(x)))
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
         return F.relu(out + (self.downsample(x) if self.downsample is not None else x))
 
 
 class ResNet18(nn.Module):
-    def __init__(self, stem, in_ch=1, classes=10):
+    def __init__(self, stem, in_ch=1, classes=10, bn=False):
         super().__init__()
         self.stem = stem
-        self.conv1 = nn.Conv2d(in_ch, 64, 7, 2, 3) if stem == "imagenet" else nn.Conv2d(in_ch, 64, 3, 1, 1)
+        self.conv1 = nn.Conv2d(in_ch, 64, 7, 2, 3, bias=not bn) if stem == "imagenet" else nn.Conv2d(in_ch, 64, 3, 1, 1, bias=not bn)
+        self.bn1 = nn.BatchNorm2d(64, eps=1e-5, momentum=0.1) if bn else nn.Identity()
         layers, cin = [], 64
         for i, c in enumerate([64, 128, 256, 512]):
-            layers += [Block(cin, c, 1 if i == 0 else 2), Block(c, c, 1)]
+            layers += [Block(cin, c, 1 if i == 0 else 2, bn), Block(c, c, 1, bn)]
             cin = c
         self.layers = nn.Sequential(*layers)
         self.fc = nn.Linear(512, classes)
 
     def forward(self, x):
-        x = F.relu(self.conv1(x))
+        x = F.relu(self.bn1(self.conv1(x)))
         if self.stem == "imagenet":
             x = F.max_pool2d(x, 3, 2, 1)
         x = self.layers(x)
@@ -126,6 +135,7 @@ def main():
         "model": a.model, "batch": a.batch, "threads": a.threads, "steps": steps, "seconds": seconds,
         "imagesPerSecond": steps * a.batch / seconds, "data": "fashion-mnist train (real batches, in order)",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "ranWith": ran_with(),
     }))
 
 
