@@ -28,7 +28,7 @@ import { trainDropout } from "../steps/train-dropout.ts"
 import { trainingCurves } from "./lib/figures.ts"
 import { trainConfigFrom } from "./lib/flags.ts"
 import { dropoutEnsembleResults } from "./lib/results.ts"
-import { prepareSplits } from "./lib/experiment.ts"
+import { dataPlan, prepareSplits } from "./lib/experiment.ts"
 
 /** The ensemble sizes scored, up to --max-passes (which is always scored): the 10 … 2000 and a few below. */
 export const passCheckpoints = (max: number): number[] => {
@@ -64,15 +64,7 @@ export const dropoutEnsemble = definePipeline({
   run: (config) =>
     Effect.gen(function* () {
       const dataset = config.dataset as "mnist" | "fashion-mnist"
-      const data = yield* prepareSplits({
-        dataset,
-        dataDir: config.data,
-        trainSubset: config.subset,
-        testSubset: config.testSubset,
-        rgb: false,
-        validation: config.validation,
-        seed: config.seed
-      })
+      const data = yield* prepareSplits(dataPlan({ ...config, dataset, size: 0, lwBatch: 0 }))
       const model: ModelSpec = { arch: "mlp", inputShape: [28, 28, 1], depth: config.depth, width: config.width, classes: 10, activation: "relu" }
       // One draw for both nets: dropout layers hold no weights, so the plain MLP's weights are the dropout MLP's.
       const initial = yield* step(initWeights, { model, init: defaultInitConfigs.kaimingNormal, seed: config.seed })

@@ -18,7 +18,7 @@ import { defaultInitConfigs, type InitConfig } from "../shared/init/initializers
 import type { ModelSpec } from "../shared/models/spec.ts"
 import { filterVariances } from "../steps/filter-variances.ts"
 import { initWeights } from "../steps/init-weights.ts"
-import { prepareSplits, trainAndEvaluate } from "./lib/experiment.ts"
+import { dataPlan, prepareSplits, trainAndEvaluate } from "./lib/experiment.ts"
 import { enhancedFigures, enhancedHeadline, enhancedReport, summarize } from "./lib/enhanced-report.ts"
 import { trainConfigFrom } from "./lib/flags.ts"
 import { enhancedInitResults } from "./lib/results.ts"
@@ -68,15 +68,7 @@ export const enhancedInit = definePipeline({
     Effect.gen(function* () {
       const backend = tf.getBackend()
       const dataset = config.dataset as "fashion-mnist" | "cifar10"
-      const data = yield* prepareSplits({
-        dataset,
-        dataDir: config.data,
-        trainSubset: config.subset,
-        testSubset: config.testSubset,
-        rgb: false,
-        validation: config.validation,
-        seed: config.seed
-      })
+      const data = yield* prepareSplits(dataPlan({ ...config, dataset, size: 0, lwBatch: 0 }))
       const model: ModelSpec = {
         arch: "resnet-cifar",
         inputShape: [data.train.height, data.train.width, data.train.channels],

@@ -114,6 +114,7 @@ describe("main job end to end (bench/main-job.ts, bench/peers/resnet_nobn_torch.
       expect(e.seconds).toBeGreaterThan(0)
       expect(e.history).toHaveLength(1)
       expect(e.testAccuracy).toBeGreaterThanOrEqual(0)
+      expect(e.testAccuracy).toBeLessThanOrEqual(1)
     }
     expect(r.ranWith.blas).toContain("openblas")
   }, 120_000)
