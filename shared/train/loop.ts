@@ -10,6 +10,7 @@ import type { ImageSet } from "../data/types.ts"
 import { createRng, deriveSeed } from "../data/random.ts"
 import { type LayerStatsSample, type MonitorPlan, planStatsTensor, readStats } from "./monitor.ts"
 import type { Optimizer } from "./optim.ts"
+import type { StepReplay } from "../backend/torch/replay.ts"
 
 export interface EpochStats {
   readonly epoch: number
@@ -63,7 +64,9 @@ export interface BatchMonitor {
 /**
  * One SGD step on samples `idx`: returns the batch's mean loss and number of correct predictions. With `monitor`,
  * the forward runs on the plan's model (same layers, more outputs) and the step also returns every layer's
- * statistics at the weights before this update (shared/train/monitor.ts).
+ * statistics at the weights before this update (shared/train/monitor.ts). With `replay` (and no monitor, whose
+ * samples need more outputs), the step may run as a replay of an earlier identical step on the `torch` backend
+ * (shared/backend/torch/replay.ts): the same native ops in the same order, so the same weights to the bit.
  */
 export const trainBatch = (
   model: tf.LayersModel,
@@ -72,36 +75,43 @@ export const trainBatch = (
   data: ImageSet,
   idx: ArrayLike<number>,
   lr: number,
-  monitor?: BatchMonitor
+  monitor?: BatchMonitor,
+  replay?: StepReplay
 ): { loss: number; correct: number; layers?: LayerStatsSample[] } => {
-  let hits: tf.Tensor | undefined
+  const batch = tf.tidy(() => {
+    const b = gatherBatch(data, idx)
+    return { x: b.x, y: b.y, labels: tf.tensor1d(b.labels, "int32") }
+  })
   let sites: tf.Tensor[] = []
+  /** The step on the batch's tensors: [loss, hits, statistics?]. */
+  const step = () => {
+    let hits: tf.Tensor | undefined
+    const { value, grads } = tf.variableGrads(() => {
+      const outs = monitor === undefined ? [model.apply(batch.x, { training: true }) as tf.Tensor] : (monitor.plan.model.apply(batch.x, { training: true }) as tf.Tensor[])
+      const logits = outs[0]!
+      // Kept: variableGrads disposes what its function made, and the accuracy (and the monitor) need these.
+      hits = tf.keep(logits.argMax(-1).equal(batch.labels).sum())
+      if (monitor !== undefined) sites = outs.map((t) => tf.keep(t))
+      return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar
+    }, [...vars])
+    // Before the update: the statistics belong to the weights this batch was run with.
+    const stats = monitor === undefined ? [] : [planStatsTensor(monitor.plan, sites, grads, monitor.deadThreshold)]
+    optimizer.step(vars.map((v) => grads[v.name]!), lr)
+    return [value, hits!, ...stats]
+  }
   try {
-    const [loss, stats] = tf.tidy(() => {
-      const batch = gatherBatch(data, idx)
-      const labels = tf.tensor1d(batch.labels, "int32")
-      const { value, grads } = tf.variableGrads(() => {
-        const outs = monitor === undefined ? [model.apply(batch.x, { training: true }) as tf.Tensor] : (monitor.plan.model.apply(batch.x, { training: true }) as tf.Tensor[])
-        const logits = outs[0]!
-        // Kept: variableGrads disposes what its function made, and the accuracy (and the monitor) need these.
-        hits = tf.keep(logits.argMax(-1).equal(labels).sum())
-        if (monitor !== undefined) sites = outs.map((t) => tf.keep(t))
-        return tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar
-      }, [...vars])
-      // Before the update: the statistics belong to the weights this batch was run with.
-      const stats = monitor === undefined ? undefined : planStatsTensor(monitor.plan, sites, grads, monitor.deadThreshold)
-      optimizer.step(vars.map((v) => grads[v.name]!), lr)
-      return [value, stats] as const
-    })
-    const out = { loss: loss.dataSync()[0]!, correct: hits!.dataSync()[0]! }
-    loss.dispose()
-    if (stats === undefined) return out
-    const values = stats.dataSync()
-    stats.dispose()
-    return { ...out, layers: readStats(monitor!.plan, values) }
+    if (replay !== undefined && monitor === undefined) {
+      const [loss, hits] = replay.run(`lr=${lr}`, [batch.x, batch.y, batch.labels], step)
+      return { loss: loss![0]!, correct: hits![0]! }
+    }
+    const out = tf.tidy(step)
+    const [loss, hits, stats] = out.map((t) => t.dataSync())
+    tf.dispose(out)
+    const result = { loss: loss![0]!, correct: hits![0]! }
+    return stats === undefined ? result : { ...result, layers: readStats(monitor!.plan, stats as Float32Array) }
   } finally {
-    hits?.dispose()
     tf.dispose(sites)
+    tf.dispose(batch)
   }
 }
 

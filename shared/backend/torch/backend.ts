@@ -184,6 +184,12 @@ export class TorchBackend extends KernelBackend {
     return { dataId, shape, dtype }
   }
 
+  /** Registers a handle made outside a kernel (a replayed step's output, shim-replay.h) as a tfjs tensor. */
+  wrap(h: Handle): TensorInfo {
+    this.native.describe(h)
+    return this.adopt(h)
+  }
+
   /**
    * Like `run`, but the op runs only when the result is first used or read. The first `nInts` ints of the
    * exchange area are its arguments; `shape`/`dtype` must be what the op will return.

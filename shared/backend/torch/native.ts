@@ -35,6 +35,22 @@ export const dtypeCode = { float32: 0, int32: 1, bool: 2 } as const
 export type TorchDtype = keyof typeof dtypeCode
 const dtypeOf: ReadonlyArray<TorchDtype> = ["float32", "int32", "bool"]
 
+/**
+ * Sees every call the shim makes while set (shared/backend/torch/replay.ts records a training step with it).
+ * `before` runs ahead of each op with its inputs (the exchange area already written), `after` once it returned.
+ */
+export interface NativeTap {
+  readonly before: (op: number, a: Handle | null, b: Handle | null, c: Handle | null) => void
+  readonly after: (op: number, a: Handle | null, b: Handle | null, c: Handle | null, result: Handle) => void
+  readonly extra: (result: Handle) => void
+  readonly fromValues: (values: Float32Array | Int32Array | Uint8Array, shape: ReadonlyArray<number>, dtype: TorchDtype, result: Handle) => void
+  readonly free: (h: Handle) => void
+  readonly read: (h: Handle) => void
+}
+
+/** A replay program built in the shim (shim-replay.h); freed with `freeProgram`. */
+export type ProgramHandle = Pointer
+
 export type ConvAlgorithm = "auto" | "gemm" | "aten"
 const convAlgorithmCode: Record<ConvAlgorithm, number> = { auto: 0, gemm: 1, aten: 2 }
 
@@ -74,6 +90,13 @@ export interface Native {
   readonly callerCsr: () => number
   readonly threads: () => number
   readonly opName: (op: number) => string
+  /** Installs (or, with undefined, removes) a tap on call/extra/fromValues/free/read. */
+  readonly setTap: (tap: NativeTap | undefined) => void
+  /** Builds a replay program from its streams (layout in shim-replay.h) and constant tensors (the program keeps its own reference). */
+  readonly buildProgram: (code: Int32Array, floats: Float64Array, consts: ReadonlyArray<Handle>) => ProgramHandle
+  /** Runs a program on `inputs` (handles); writes one new handle per output into `outputs`. Throws TorchOpError. */
+  readonly replay: (program: ProgramHandle, inputs: Float64Array, outputs: Float64Array) => void
+  readonly freeProgram: (program: ProgramHandle) => void
 }
 
 const symbols = {
@@ -95,7 +118,10 @@ const symbols = {
   lwi_describe: { args: [FFIType.ptr], returns: FFIType.i32 },
   lwi_free: { args: [FFIType.ptr], returns: FFIType.void },
   lwi_call: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
-  lwi_extra: { args: [], returns: FFIType.ptr }
+  lwi_extra: { args: [], returns: FFIType.ptr },
+  lwi_program: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
+  lwi_replay: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  lwi_program_free: { args: [FFIType.ptr], returns: FFIType.void }
 } as const
 
 /** The repository root, found from this file (shared/backend/torch/native.ts). */
@@ -163,6 +189,7 @@ export const openShim = (path: string, opts: ShimOptions = {}): Native => {
   }
   const opName = (i: number) => names[i] ?? `#${i}`
   const shapeBuf = new Int32Array(64)
+  let tap: NativeTap | undefined
 
   return {
     op,
@@ -170,13 +197,16 @@ export const openShim = (path: string, opts: ShimOptions = {}): Native => {
     floats,
     ptrs,
     call: (i, a = null, b = null, c = null) => {
+      tap?.before(i, a, b, c)
       const h = asPtr(s.lwi_call(i, a, b, c))
       if (h === null) throw new TorchOpError({ op: opName(i), reason: lastError() })
+      tap?.after(i, a, b, c, h)
       return h
     },
     extra: () => {
       const h = asPtr(s.lwi_extra())
       if (h === null) throw new TorchOpError({ op: "extra", reason: "the last call left no further result" })
+      tap?.extra(h)
       return h
     },
     resultDtype: () => dtypeOf[meta[0]!]!,
@@ -191,20 +221,38 @@ export const openShim = (path: string, opts: ShimOptions = {}): Native => {
       for (let i = 0; i < shape.length; i++) shapeBuf[i] = shape[i]!
       const h = asPtr(s.lwi_from(values.length > 0 ? values : null, dtypeCode[dtype], shapeBuf, shape.length, values.byteLength))
       if (h === null) throw new TorchOpError({ op: "write", reason: lastError() })
+      tap?.fromValues(values, shape, dtype, h)
       return h
     },
     read: (h, out) => {
+      tap?.read(h)
       if (s.lwi_read(h, out.length > 0 ? out : null, out.byteLength) !== 0) {
         throw new TorchOpError({ op: "read", reason: lastError() })
       }
     },
-    free: (h) => s.lwi_free(h),
+    free: (h) => {
+      tap?.free(h)
+      s.lwi_free(h)
+    },
     live: () => s.lwi_live(),
     setThreads: (n) => s.lwi_set_threads(n),
     setConvAlgorithm: (a) => s.lwi_conv_algorithm(convAlgorithmCode[a]),
     setFlushDenormals: (on) => s.lwi_flush_denormals(on ? 1 : 0),
     callerCsr: () => s.lwi_caller_csr(),
     threads: () => s.lwi_get_threads(),
-    opName
+    opName,
+    setTap: (t) => void (tap = t),
+    buildProgram: (code, floats, consts) => {
+      const cs = Float64Array.from(consts as ReadonlyArray<number>)
+      const p = asPtr(s.lwi_program(code, code.length, floats.length > 0 ? floats : null, floats.length, cs.length > 0 ? cs : null, cs.length))
+      if (p === null) throw new TorchOpError({ op: "program", reason: lastError() })
+      return p
+    },
+    replay: (program, inputs, outputs) => {
+      if (s.lwi_replay(program, inputs.length > 0 ? inputs : null, inputs.length, outputs) !== 0) {
+        throw new TorchOpError({ op: "replay", reason: lastError() })
+      }
+    },
+    freeProgram: (program) => s.lwi_program_free(program)
   }
 }

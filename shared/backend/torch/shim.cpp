@@ -602,6 +602,8 @@ T guarded(T fallback, Fn fn) {
   return fallback;
 }
 
+#include "shim-replay.h"
+
 }  // namespace
 
 extern "C" {
@@ -721,5 +723,27 @@ Tensor* lwi_extra() {
     return box(std::move(t));
   });
 }
+
+// Replay (shim-replay.h): builds a program from its streams (null + lwi_error when malformed); runs it on `inputs`
+// (handles as doubles), writing one new handle per output to `outputs` (0, or -1 + lwi_error); frees it.
+void* lwi_program(const int32_t* code, int32_t n, const double* floats, int32_t nf, const double* consts, int32_t nc) {
+  return guarded<void*>(nullptr, [&]() -> void* {
+    std::vector<Tensor*> cs(nc);
+    for (int32_t i = 0; i < nc; ++i) cs[i] = reinterpret_cast<Tensor*>(static_cast<uintptr_t>(consts[i]));
+    return build_program(code, n, floats, nf, cs);
+  });
+}
+int32_t lwi_replay(void* program, const double* inputs, int32_t n_inputs, double* outputs) {
+  return guarded<int32_t>(-1, [&] {
+    auto& p = *static_cast<Program*>(program);
+    if (static_cast<size_t>(n_inputs) != p.inputs.size()) throw std::runtime_error("replay: wrong number of inputs");
+    std::vector<Tensor*> in(n_inputs);
+    for (int32_t i = 0; i < n_inputs; ++i) in[i] = reinterpret_cast<Tensor*>(static_cast<uintptr_t>(inputs[i]));
+    const FlushGuard flush;
+    run_program(p, in.data(), outputs);
+    return 0;
+  });
+}
+void lwi_program_free(void* program) { delete static_cast<Program*>(program); }
 
 }  // extern "C"

@@ -1,0 +1,399 @@
+/**
+ * Replay of a captured training step on the `torch` backend: the step's sequence of shim calls is recorded while
+ * it runs through tfjs, checked on a second step, built once into a program in C++ (./shim-replay.h), and from then
+ * on a step is ONE FFI call — no per-kernel dispatch, tape or tensor bookkeeping in tfjs.
+ *
+ *   const replay = createStepReplay({ log: console.error })
+ *   const [loss, hits] = replay.run(`lr=${lr}`, [x, labels], () => { ...one step...; return [loss, hits] })
+ *
+ * What a recording holds: per call the op, its input tensors as *slots*, the ints/floats the call saw in the
+ * exchange area (the prefix up to its last non-zero value; the area is zeroed when a recording starts) and its
+ * ptrs as slots, and its result(s) as new slots. Tensors that exist before the step are *inputs* — the `inputs`
+ * given to `run` and every registered tf.Variable's current value (weights, optimizer slots, BN statistics...) —
+ * read afresh at every replay; any other tensor from before the step is immutable (tfjs tensors are), so the
+ * program keeps a reference to it as a *constant*, as it does for tensors the step makes from JS values (`fromValues`:
+ * a learning rate, a loss weight). A slot that is neither an input nor an output is freed after its last use.
+ * Outputs: the tensors `body` returns, then the new value of every variable the step assigned.
+ *
+ * Validation: a program is keyed by the inputs' shapes and dtypes and the caller's key (the learning rate), and is
+ * used only once two consecutive recordings under that key are identical (ops, ints, floats, slots, constants'
+ * bytes). Anything the JS side computes per step — Adam's bias corrections, dropout masks drawn in JS, a new
+ * learning rate — shows up as differing constants or floats, and the key then runs through tfjs for good (said once).
+ *
+ * Reads inside the step (`dataSync`, e.g. the optimizer's step counter) are not replayed. Two identical recordings
+ * show that what the JS did with a read value was the same on both steps; they cannot show that it will stay so (a
+ * branch on "step > 1000" would pass and then be missed). That is why the caller's key must hold every value the
+ * step's control flow depends on besides shapes; in `trainBatch` the only read is SGD's step counter, which only
+ * Adam uses (and Adam's per-step constants fail validation).
+ */
+import * as tf from "@tensorflow/tfjs"
+import type { TorchBackend } from "./backend.ts"
+import type { Handle, Native, NativeTap, ProgramHandle, TorchDtype } from "./native.ts"
+
+type Values = Float32Array | Int32Array | Uint8Array
+
+export interface ReplayFacts {
+  /** Steps run by a replay, recorded (through tfjs), and through tfjs without recording. */
+  readonly replayed: number
+  readonly recorded: number
+  readonly normal: number
+  /** Why some steps ran through tfjs, once per reason. */
+  readonly fallbacks: ReadonlyArray<string>
+}
+
+export interface StepReplay {
+  /** The values of `body`'s result tensors, computed by a replay when `key` has a validated program. */
+  readonly run: (key: string, inputs: ReadonlyArray<tf.Tensor>, body: () => tf.Tensor[]) => Values[]
+  readonly facts: () => ReplayFacts
+  /** Frees the programs (the shim keeps constants alive until then). */
+  readonly dispose: () => void
+}
+
+export interface StepReplayOptions {
+  /** False: every step runs through tfjs (for A/B runs). Default: on unless LWI_REPLAY=off. */
+  readonly enabled?: boolean
+  /** Where a fallback is said, once per reason. */
+  readonly log?: (line: string) => void
+  /** Recordings compared before a key gives up (the first step can differ: tfjs makes a few constants once). */
+  readonly maxRecordings?: number
+}
+
+/** Where an input slot's tensor comes from at each replay. */
+type Source = { readonly kind: "input"; readonly index: number } | { readonly kind: "variable"; readonly variable: tf.Variable }
+
+interface Const {
+  readonly slot: number
+  /** A copy of the values the step wrote (fromValues), or an alias of a tensor from before the step. */
+  readonly values?: { readonly data: Values; readonly shape: ReadonlyArray<number>; readonly dtype: TorchDtype }
+  readonly alias?: Handle
+  readonly original?: number
+}
+
+interface Instr {
+  readonly op: number
+  readonly args: readonly [number, number, number]
+  readonly out: number
+  readonly extras: number[]
+  readonly ints: Int32Array
+  readonly floats: Float64Array
+  readonly ptrs: Int32Array
+}
+
+interface Recording {
+  slots: number
+  readonly sources: Source[]
+  readonly inputSlots: number[]
+  readonly consts: Const[]
+  readonly code: Instr[]
+  outputs: number[]
+  /** Variables whose value the step replaced, in output order after `body`'s results. */
+  assigned: tf.Variable[]
+  unsupported?: string
+}
+
+interface Program {
+  readonly handle: ProgramHandle
+  readonly sources: ReadonlyArray<Source>
+  readonly results: number
+  readonly assigned: ReadonlyArray<tf.Variable>
+}
+
+interface KeyState {
+  last?: Recording
+  recordings: number
+  program?: Program
+  failed?: string
+}
+
+const prefix = (a: Int32Array | Float64Array) => {
+  let n = a.length
+  while (n > 0 && a[n - 1] === 0) n--
+  return n
+}
+
+/** Records the shim calls of one step; `finish` turns the outputs into slots and stops recording. */
+const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.Tensor>) => {
+  const rec: Recording = { slots: 0, sources: [], inputSlots: [], consts: [], code: [], outputs: [], assigned: [] }
+  const slotOf = new Map<number, number>()
+  const freed = new Set<number>()
+  const candidates = new Map<number, Source>()
+  inputs.forEach((t, index) => candidates.set(backend.handle(t) as number, { kind: "input", index }))
+  const variables = tf.engine().state.registeredVariables
+  const before = new Map<string, object>()
+  for (const [name, v] of Object.entries(variables)) {
+    before.set(name, v.dataId)
+    candidates.set(backend.handle(v) as number, { kind: "variable", variable: v })
+  }
+  const aliases: Handle[] = []
+  const fail = (why: string) => void (rec.unsupported ??= why)
+  /** The slot of a tensor the step reads; tensors from before the step become inputs or constants. */
+  const slotFor = (h: Handle): number => {
+    const known = slotOf.get(h as number)
+    if (known !== undefined) return known
+    const slot = rec.slots++
+    slotOf.set(h as number, slot)
+    const source = candidates.get(h as number)
+    if (source !== undefined) {
+      rec.sources.push(source)
+      rec.inputSlots.push(slot)
+    } else {
+      if (freed.has(h as number)) fail("the step used a tensor after freeing it")
+      // Made before the step and not a variable: immutable, so the program keeps a reference to it.
+      native.setTap(undefined)
+      const alias = native.call(native.op.identity, h)
+      native.setTap(tap)
+      aliases.push(alias)
+      rec.consts.push({ slot, alias, original: h as number })
+    }
+    return slot
+  }
+  const newSlot = (h: Handle) => {
+    const slot = rec.slots++
+    slotOf.set(h as number, slot)
+    freed.delete(h as number)
+    return slot
+  }
+  let pending: Instr | undefined
+  const tap: NativeTap = {
+    before: (_op, a, b, c) => {
+      // Bring tensors from before the step in now: an alias made after the call would overwrite its result's meta.
+      for (const h of [a, b, c]) if (h !== null) slotFor(h)
+      const ptrs = native.ptrs
+      for (let i = 0, n = prefix(ptrs); i < n; i++) {
+        const h = ptrs[i]!
+        if (h !== 0 && !freed.has(h)) slotFor(h as unknown as Handle)
+      }
+    },
+    after: (op, a, b, c, result) => {
+      const ptrs = native.ptrs.subarray(0, prefix(native.ptrs))
+      const arg = (h: Handle | null) => (h === null ? -1 : slotOf.get(h as number)!)
+      pending = {
+        op,
+        args: [arg(a), arg(b), arg(c)],
+        out: -1,
+        extras: [],
+        ints: native.ints.slice(0, prefix(native.ints)),
+        floats: native.floats.slice(0, prefix(native.floats)),
+        // A handle freed since it was written is a stale argument of an earlier call: this op does not read it.
+        ptrs: Int32Array.from(ptrs, (h) => (h === 0 || freed.has(h) ? -1 : slotOf.get(h)!))
+      }
+      rec.code.push({ ...pending, out: newSlot(result) })
+      pending = rec.code[rec.code.length - 1]
+    },
+    extra: (result) => {
+      if (pending === undefined) return fail("a further result with no call before it")
+      pending.extras.push(newSlot(result))
+    },
+    fromValues: (values, shape, dtype, result) => {
+      const slot = newSlot(result)
+      rec.consts.push({ slot, values: { data: values.slice(), shape: [...shape], dtype } })
+    },
+    free: (h) => {
+      slotOf.delete(h as number)
+      freed.add(h as number)
+    },
+    read: () => {}
+  }
+  native.ints.fill(0)
+  native.floats.fill(0)
+  native.ptrs.fill(0)
+  native.setTap(tap)
+  return {
+    rec,
+    aliases,
+    /** Call with `body`'s results still alive; stops recording. */
+    finish: (results: ReadonlyArray<tf.Tensor>) => {
+      try {
+        rec.outputs = results.map((t) => slotFor(backend.handle(t)))
+        const now = tf.engine().state.registeredVariables
+        if (Object.keys(now).length !== before.size || Object.keys(now).some((n) => !before.has(n))) {
+          fail("the step made or disposed variables")
+        }
+        for (const [name, v] of Object.entries(now)) {
+          if (before.get(name) === v.dataId) continue
+          rec.assigned.push(v)
+          rec.outputs.push(slotFor(backend.handle(v)))
+        }
+      } finally {
+        native.setTap(undefined)
+      }
+    },
+    stop: () => native.setTap(undefined)
+  }
+}
+
+/** The int32/float64 streams of shim-replay.h; frees after each slot's last use (outputs and inputs never). */
+const encode = (rec: Recording): { code: Int32Array; floats: Float64Array } => {
+  const lastUse = new Int32Array(rec.slots).fill(-1)
+  rec.code.forEach((ins, i) => {
+    for (const s of [...ins.args, ...ins.ptrs, ins.out, ...ins.extras]) if (s >= 0) lastUse[s] = i
+  })
+  const keep = new Set([...rec.outputs, ...rec.inputSlots])
+  const freeAfter = rec.code.map(() => [] as number[])
+  lastUse.forEach((i, s) => {
+    if (i >= 0 && !keep.has(s)) freeAfter[i]!.push(s)
+  })
+  const out: number[] = [rec.slots, rec.inputSlots.length, rec.outputs.length, rec.consts.length, rec.code.length]
+  out.push(...rec.inputSlots, ...rec.outputs, ...rec.consts.map((c) => c.slot))
+  const floats: number[] = []
+  rec.code.forEach((ins, i) => {
+    out.push(ins.op, ...ins.args, ins.out, ins.extras.length, ...ins.extras, ins.ints.length, ...ins.ints)
+    out.push(ins.floats.length)
+    floats.push(...ins.floats)
+    out.push(ins.ptrs.length, ...ins.ptrs, freeAfter[i]!.length, ...freeAfter[i]!)
+  })
+  return { code: Int32Array.from(out), floats: Float64Array.from(floats) }
+}
+
+const sameSource = (a: Source, b: Source) =>
+  a.kind === "input" ? b.kind === "input" && a.index === b.index : b.kind === "variable" && a.variable === b.variable
+
+const sameBytes = (a: Values, b: Values) =>
+  a.constructor === b.constructor && a.length === b.length && a.every((x, i) => Object.is(x, b[i]))
+
+/** Why two recordings differ, or undefined when a program of one replays the other. */
+const difference = (a: Recording, b: Recording): string | undefined => {
+  const ea = encode(a)
+  const eb = encode(b)
+  if (ea.code.length !== eb.code.length || ea.code.some((x, i) => x !== eb.code[i])) {
+    const i = a.code.findIndex((ins, k) => b.code[k]?.op !== ins.op)
+    return i >= 0 ? `the steps run different ops (call ${i})` : "the steps' calls differ in arguments or tensors"
+  }
+  if (ea.floats.length !== eb.floats.length || ea.floats.some((x, i) => !Object.is(x, eb.floats[i]))) {
+    return "the steps' float arguments differ"
+  }
+  if (a.sources.some((s, i) => !sameSource(s, b.sources[i]!)) || a.assigned.some((v, i) => v !== b.assigned[i])) {
+    return "the steps read or assign different variables"
+  }
+  for (let i = 0; i < a.consts.length; i++) {
+    const x = a.consts[i]!
+    const y = b.consts[i]!
+    if (x.original !== y.original) return "the steps read different tensors made before them"
+    if (x.values !== undefined && y.values !== undefined && !sameBytes(x.values.data, y.values.data)) {
+      return "a constant the step makes from JS values differs between steps (e.g. Adam's bias correction)"
+    }
+  }
+  return undefined
+}
+
+const build = (native: Native, rec: Recording): Program => {
+  const { code, floats } = encode(rec)
+  const made: Handle[] = []
+  try {
+    const consts = rec.consts.map((c) => {
+      if (c.alias !== undefined) return c.alias
+      const h = native.fromValues(c.values!.data, c.values!.shape, c.values!.dtype)
+      made.push(h)
+      return h
+    })
+    const handle = native.buildProgram(code, floats, consts)
+    return { handle, sources: rec.sources, results: rec.outputs.length - rec.assigned.length, assigned: rec.assigned }
+  } finally {
+    for (const h of made) native.free(h)
+  }
+}
+
+/** A `StepReplay` for the active backend; on any backend but `torch` every step runs through tfjs (said once). */
+export const createStepReplay = (opts: StepReplayOptions = {}): StepReplay => {
+  const enabled = opts.enabled ?? process.env["LWI_REPLAY"] !== "off"
+  const maxRecordings = opts.maxRecordings ?? 4
+  const states = new Map<string, KeyState>()
+  const said = new Set<string>()
+  const counts = { replayed: 0, recorded: 0, normal: 0 }
+  const fallback = (why: string) => {
+    if (said.has(why)) return
+    said.add(why)
+    opts.log?.(`step replay: ${why}; those steps run through tfjs`)
+  }
+  const normal = (body: () => tf.Tensor[]) => {
+    counts.normal++
+    return readAll(tf.tidy(body))
+  }
+  const freeAliases = (rec: Recording | undefined, native: Native) => {
+    for (const c of rec?.consts ?? []) if (c.alias !== undefined) native.free(c.alias)
+  }
+
+  const run = (key: string, inputs: ReadonlyArray<tf.Tensor>, body: () => tf.Tensor[]): Values[] => {
+    if (!enabled) return normal(body)
+    const backend = tf.backend() as TorchBackend
+    if (tf.getBackend() !== "torch" || typeof backend.wrap !== "function") {
+      fallback(`backend ${tf.getBackend()} has no replay`)
+      return normal(body)
+    }
+    const native = backend.native
+    const fullKey = `${key}|${inputs.map((t) => `${t.dtype}[${t.shape.join(",")}]`).join(";")}`
+    const state = states.get(fullKey) ?? { recordings: 0 }
+    states.set(fullKey, state)
+    if (state.failed !== undefined) return normal(body)
+    if (state.program !== undefined) {
+      counts.replayed++
+      return replay(backend, state.program, inputs)
+    }
+    counts.recorded++
+    const r = record(native, backend, inputs)
+    let results: tf.Tensor[]
+    try {
+      results = tf.tidy(body)
+      r.finish(results)
+    } catch (e) {
+      r.stop()
+      freeAliases(r.rec, native)
+      throw e
+    }
+    const values = readAll(results)
+    state.recordings++
+    const why = r.rec.unsupported ?? (state.last === undefined ? "first" : difference(state.last, r.rec))
+    if (why === undefined) {
+      state.program = build(native, r.rec)
+      freeAliases(state.last, native)
+      freeAliases(r.rec, native)
+      state.last = undefined
+    } else {
+      freeAliases(state.last, native)
+      state.last = r.rec
+      if (r.rec.unsupported !== undefined || state.recordings >= maxRecordings) {
+        state.failed = why
+        freeAliases(r.rec, native)
+        state.last = undefined
+        fallback(why)
+      }
+    }
+    return values
+  }
+
+  return {
+    run,
+    facts: () => ({ ...counts, fallbacks: [...said] }),
+    dispose: () => {
+      const native = (tf.findBackend("torch") as TorchBackend | null)?.native
+      for (const s of states.values()) {
+        if (native === undefined) break
+        if (s.program !== undefined) native.freeProgram(s.program.handle)
+        freeAliases(s.last, native)
+      }
+      states.clear()
+    }
+  }
+}
+
+const readAll = (results: ReadonlyArray<tf.Tensor>): Values[] => {
+  const values = results.map((t) => t.dataSync() as Values)
+  tf.dispose([...results])
+  return values
+}
+
+/** One replayed step: inputs' handles in, `body`'s results read, assigned variables given their new values. */
+const replay = (backend: TorchBackend, p: Program, inputs: ReadonlyArray<tf.Tensor>): Values[] => {
+  const native = backend.native
+  const handles = Float64Array.from(p.sources, (s) => {
+    const t = s.kind === "input" ? inputs[s.index]! : s.variable
+    if (t.isDisposed) throw new Error("step replay: a variable of the recorded step was disposed")
+    return backend.handle(t) as number
+  })
+  const out = new Float64Array(p.results + p.assigned.length)
+  native.replay(p.handle, handles, out)
+  const tensors = Array.from(out, (h) => tf.engine().makeTensorFromTensorInfo(backend.wrap(h as unknown as Handle)))
+  p.assigned.forEach((v, i) => v.assign(tensors[p.results + i]!))
+  tf.dispose(tensors.slice(p.results))
+  return readAll(tensors.slice(0, p.results))
+}
