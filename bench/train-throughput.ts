@@ -3,7 +3,11 @@
  * momentum update) on real Fashion-MNIST batches, after warm-up. Batches are taken in order from the first
  * `--samples` training images, exactly as bench/peers/train_throughput_torch.py does.
  *
- *   bun run bench/train-throughput.ts --model lenet|resnet18|resnet18-imagenet [--batch 32] [--backend wasm] [--json]
+ *   bun run bench/train-throughput.ts --model lenet|resnet18|resnet18-imagenet [--batch 32] [--backend wasm] [--replay on|off] [--json]
+ *
+ * `--replay on` (the default, as in training) runs steps as replays of a recorded step on the torch backend
+ * (shared/backend/torch/replay.ts); `off` runs every step through tfjs. The JSON line counts both kinds of
+ * step; bench/replay-ab.ts alternates the two.
  */
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../shared/backend/select.ts"
@@ -12,6 +16,7 @@ import { machine } from "../shared/engine/main.ts"
 import { buildModel, type ModelSpec } from "../shared/models/spec.ts"
 import { batchIndices, trainBatch, trainableVars } from "../shared/train/loop.ts"
 import { makeOptimizer } from "../shared/train/optim.ts"
+import { createStepReplay } from "../shared/backend/torch/replay.ts"
 import { ranWith } from "./environment.ts"
 import { fmnistTrain, throughputFlags } from "./fmnist-batches.ts"
 
@@ -20,6 +25,7 @@ const flags = {
   batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size" },
   steps: { kind: "int", default: 0, check: "number.integer >= 0", doc: "timed steps (0 = about 10 s worth)" },
   warmup: { kind: "int", default: 5, check: "number.integer >= 0", doc: "untimed steps first" },
+  replay: { kind: "enum", values: ["on", "off"], default: "on", doc: "replay recorded steps natively (torch backend)" },
   ...throughputFlags
 } as const
 
@@ -39,11 +45,13 @@ const main = async () => {
   const model = buildModel(specs[f.model]!)
   const vars = trainableVars(model)
   const optimizer = makeOptimizer({ kind: "sgd", momentum: 0.9, weightDecay: 0 }, vars)
+  const log = (l: string) => f.json || console.error(l)
+  const replay = createStepReplay({ enabled: f.replay === "on", log })
   const order = Uint32Array.from({ length: set.n }, (_, i) => i)
   const batches = Math.floor(set.n / f.batch)
   let b = 0
   const stepOnce = () => {
-    trainBatch(model, vars, optimizer, set, batchIndices(order, b, f.batch), 0.01)
+    trainBatch(model, vars, optimizer, set, batchIndices(order, b, f.batch), 0.01, undefined, replay)
     b = (b + 1) % batches
   }
   for (let i = 0; i < f.warmup; i++) stepOnce()
@@ -66,11 +74,13 @@ const main = async () => {
     steps,
     seconds,
     imagesPerSecond: (steps * f.batch) / seconds,
+    replay: { mode: f.replay, ...replay.facts() },
     data: "fashion-mnist train (real batches, in order)",
     machine: machine(),
     ranWith: ranWith(choice.name, f.threads)
   }
   console.log(f.json ? JSON.stringify(result) : `${f.model} on ${choice.name}: ${result.imagesPerSecond.toFixed(0)} img/s (batch ${f.batch}, ${steps} steps)`)
+  replay.dispose()
   optimizer.dispose()
   model.dispose()
 }
