@@ -26,6 +26,7 @@ import {
   getWeights,
   putWeights
 } from "../shared/schemas.ts"
+import { createStepReplay } from "../shared/backend/torch/replay.ts"
 import { type BatchMonitor, batchIndices, epochOrder, evaluate, trainBatch, trainableVars } from "../shared/train/loop.ts"
 import { type LayerStatsSample, defaultMonitor, expectedInitialLoss, monitorFor, monitorPlan, sampledAt } from "../shared/train/monitor.ts"
 import { lrAt, makeOptimizer } from "../shared/train/optim.ts"
@@ -151,7 +152,10 @@ export const train = defineStep({
       // Shares the model's layers: disposing the model disposes its weights.
       const monitor: BatchMonitor | undefined =
         input.monitor === undefined ? undefined : { plan: monitorPlan(model), deadThreshold: input.monitor.deadThreshold }
-      yield* Effect.addFinalizer(() => Effect.sync(() => (optimizer.dispose(), model.dispose())))
+      // Steps without monitor samples may run as native replays of a recorded step (torch backend; bit-identical,
+      // so nothing in the key changes); a fallback is said once per reason, and the count at the end.
+      const replay = createStepReplay({ log: (l) => reporter.line(`  ${l}`) })
+      yield* Effect.addFinalizer(() => Effect.sync(() => (replay.dispose(), optimizer.dispose(), model.dispose())))
       writeWeights(model, yield* getWeights(saved?.weights ?? input.initial))
       if (saved) optimizer.load(toF32(yield* getArrays(saved.optimizer)))
 
@@ -187,7 +191,7 @@ export const train = defineStep({
             const idx = batchIndices(order, state.batch, config.batchSize)
             const step = epoch * batches + state.batch
             const sampled = monitor !== undefined && sampledAt(step, input.monitor!.every)
-            const r = trainBatch(model, vars, optimizer, data, idx, lr, sampled ? monitor : undefined)
+            const r = trainBatch(model, vars, optimizer, data, idx, lr, sampled ? monitor : undefined, replay)
             const samples = (r.layers ?? []).map((l) => sampleRecord(step, epoch, l))
             const initial = state.initial ?? { loss: finite(r.loss), accuracy: r.correct / idx.length, expectedLoss: expectedInitialLoss(data.classes) }
             if (!Number.isFinite(r.loss)) {
@@ -230,6 +234,10 @@ export const train = defineStep({
         }
       })
       yield* loop.pipe(Effect.onInterrupt(() => save.pipe(Effect.ignore)))
+      const facts = replay.facts()
+      if (facts.replayed > 0) {
+        reporter.line(`  step replay: ${facts.replayed} of ${facts.replayed + facts.recorded + facts.normal} steps replayed natively`)
+      }
       const weights = yield* putWeights(readWeights(model))
       return {
         weights,
