@@ -8,6 +8,7 @@ import { createStepReplay, type StepReplay } from "../../shared/backend/torch/re
 import type { ImageSet } from "../../shared/data/types.ts"
 import { buildModel, type ModelSpec } from "../../shared/models/spec.ts"
 import { batchIndices, trainBatch, trainableVars } from "../../shared/train/loop.ts"
+import { monitorPlan } from "../../shared/train/monitor.ts"
 import { makeOptimizer, type OptimizerConfig } from "../../shared/train/optim.ts"
 import { liveNative, torchTest, values } from "./compare.ts"
 
@@ -136,5 +137,49 @@ describe("step replay on torch", () => {
     expect(on.facts!.replayed).toBe(0)
     expect(on.facts!.fallbacks).toHaveLength(1)
     expect(on.facts!.fallbacks[0]).toContain("constant")
+  })
+
+  torchTest("monitor steps, a disabled replay and a new model run through tfjs; the cpu backend says it has none", () => {
+    const spec: ModelSpec = { arch: "mlp", inputShape: [4, 4, 1], depth: 2, width: 8, classes: 10, activation: "relu" }
+    const data = images(16, 4)
+    const idx = [0, 1, 2, 3]
+    tf.setBackend("torch")
+    const model = modelOf(spec)
+    const vars = trainableVars(model)
+    const optimizer = makeOptimizer(sgd, vars)
+    const lines: string[] = []
+    const replay = createStepReplay({ log: (l) => lines.push(l) })
+    const monitor = { plan: monitorPlan(model), deadThreshold: 1e-6 }
+    for (let s = 0; s < 4; s++) trainBatch(model, vars, optimizer, data, idx, 0.05, s === 2 ? monitor : undefined, replay)
+    // The monitor step (s = 2) ran outside the replay: recordings at 0 and 1, a replay at 3.
+    expect(replay.facts()).toMatchObject({ recorded: 2, replayed: 1, normal: 0 })
+    trainBatch(model, vars, optimizer, data, idx, 0.1, undefined, replay) // another learning rate: another key
+    expect(replay.facts()).toMatchObject({ recorded: 3, replayed: 1 })
+
+    // A second model registers more variables: the program may read stale ones, so the step is recorded again.
+    const other = modelOf(spec)
+    trainBatch(model, vars, optimizer, data, idx, 0.05, undefined, replay)
+    expect(replay.facts()).toMatchObject({ recorded: 4, replayed: 1 })
+    expect(lines.some((l) => l.includes("registered variables changed"))).toBe(true)
+    other.dispose()
+
+    const off = createStepReplay({ enabled: false })
+    for (let s = 0; s < 3; s++) trainBatch(model, vars, optimizer, data, idx, 0.05, undefined, off)
+    expect(off.facts()).toMatchObject({ recorded: 0, replayed: 0, normal: 3, fallbacks: [] })
+
+    tf.setBackend("cpu")
+    const onCpu = createStepReplay({ log: (l) => lines.push(l) })
+    const cpuModel = modelOf(spec)
+    const cpuVars = trainableVars(cpuModel)
+    const cpuOpt = makeOptimizer(sgd, cpuVars)
+    for (let s = 0; s < 3; s++) trainBatch(cpuModel, cpuVars, cpuOpt, data, idx, 0.05, undefined, onCpu)
+    expect(onCpu.facts()).toMatchObject({ normal: 3, fallbacks: ["backend cpu has no replay"] })
+    expect(lines.filter((l) => l.includes("backend cpu"))).toHaveLength(1)
+    for (const x of [replay, off, onCpu]) x.dispose()
+    cpuOpt.dispose()
+    optimizer.dispose()
+    cpuModel.dispose()
+    tf.setBackend("torch")
+    model.dispose()
   })
 })

@@ -36,7 +36,7 @@ export type TorchDtype = keyof typeof dtypeCode
 const dtypeOf: ReadonlyArray<TorchDtype> = ["float32", "int32", "bool"]
 
 /**
- * Sees every call the shim makes while set (shared/backend/torch/replay.ts records a training step with it).
+ * Sees every tensor the shim makes or frees while set (shared/backend/torch/replay.ts records a training step with it).
  * `before` runs ahead of each op with its inputs (the exchange area already written), `after` once it returned.
  */
 export interface NativeTap {
@@ -45,7 +45,6 @@ export interface NativeTap {
   readonly extra: (result: Handle) => void
   readonly fromValues: (values: Float32Array | Int32Array | Uint8Array, shape: ReadonlyArray<number>, dtype: TorchDtype, result: Handle) => void
   readonly free: (h: Handle) => void
-  readonly read: (h: Handle) => void
 }
 
 /** A replay program built in the shim (shim-replay.h); freed with `freeProgram`. */
@@ -90,7 +89,7 @@ export interface Native {
   readonly callerCsr: () => number
   readonly threads: () => number
   readonly opName: (op: number) => string
-  /** Installs (or, with undefined, removes) a tap on call/extra/fromValues/free/read. */
+  /** Installs (or, with undefined, removes) a tap on call/extra/fromValues/free. */
   readonly setTap: (tap: NativeTap | undefined) => void
   /** Builds a replay program from its streams (layout in shim-replay.h) and constant tensors (the program keeps its own reference). */
   readonly buildProgram: (code: Int32Array, floats: Float64Array, consts: ReadonlyArray<Handle>) => ProgramHandle
@@ -225,7 +224,6 @@ export const openShim = (path: string, opts: ShimOptions = {}): Native => {
       return h
     },
     read: (h, out) => {
-      tap?.read(h)
       if (s.lwi_read(h, out.length > 0 ? out : null, out.byteLength) !== 0) {
         throw new TorchOpError({ op: "read", reason: lastError() })
       }

@@ -93,6 +93,8 @@ interface Recording {
 
 interface Program {
   readonly handle: ProgramHandle
+  /** How many variables were registered when the step was recorded: another model's appear, a disposed one's go. */
+  readonly registered: number
   readonly sources: ReadonlyArray<Source>
   readonly results: number
   readonly assigned: ReadonlyArray<tf.Variable>
@@ -120,9 +122,11 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
   inputs.forEach((t, index) => candidates.set(backend.handle(t) as number, { kind: "input", index }))
   const variables = tf.engine().state.registeredVariables
   const before = new Map<string, object>()
+  const tensorInfo = tf.engine().state.tensorInfo
   for (const [name, v] of Object.entries(variables)) {
     before.set(name, v.dataId)
-    candidates.set(backend.handle(v) as number, { kind: "variable", variable: v })
+    // Variables held by another backend stay there (taking their handle would move them).
+    if (tensorInfo.get(v.dataId)?.backend === backend) candidates.set(backend.handle(v) as number, { kind: "variable", variable: v })
   }
   const aliases: Handle[] = []
   const fail = (why: string) => void (rec.unsupported ??= why)
@@ -153,7 +157,6 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
     freed.delete(h as number)
     return slot
   }
-  let pending: Instr | undefined
   const tap: NativeTap = {
     before: (_op, a, b, c) => {
       // Bring tensors from before the step in now: an alias made after the call would overwrite its result's meta.
@@ -167,22 +170,21 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
     after: (op, a, b, c, result) => {
       const ptrs = native.ptrs.subarray(0, prefix(native.ptrs))
       const arg = (h: Handle | null) => (h === null ? -1 : slotOf.get(h as number)!)
-      pending = {
+      rec.code.push({
         op,
         args: [arg(a), arg(b), arg(c)],
-        out: -1,
+        out: newSlot(result),
         extras: [],
         ints: native.ints.slice(0, prefix(native.ints)),
         floats: native.floats.slice(0, prefix(native.floats)),
         // A handle freed since it was written is a stale argument of an earlier call: this op does not read it.
         ptrs: Int32Array.from(ptrs, (h) => (h === 0 || freed.has(h) ? -1 : slotOf.get(h)!))
-      }
-      rec.code.push({ ...pending, out: newSlot(result) })
-      pending = rec.code[rec.code.length - 1]
+      })
     },
     extra: (result) => {
-      if (pending === undefined) return fail("a further result with no call before it")
-      pending.extras.push(newSlot(result))
+      const last = rec.code.at(-1)
+      if (last === undefined) return fail("a further result with no call before it")
+      last.extras.push(newSlot(result))
     },
     fromValues: (values, shape, dtype, result) => {
       const slot = newSlot(result)
@@ -191,8 +193,7 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
     free: (h) => {
       slotOf.delete(h as number)
       freed.add(h as number)
-    },
-    read: () => {}
+    }
   }
   native.ints.fill(0)
   native.floats.fill(0)
@@ -287,7 +288,8 @@ const build = (native: Native, rec: Recording): Program => {
       return h
     })
     const handle = native.buildProgram(code, floats, consts)
-    return { handle, sources: rec.sources, results: rec.outputs.length - rec.assigned.length, assigned: rec.assigned }
+    const registered = Object.keys(tf.engine().state.registeredVariables).length
+    return { handle, registered, sources: rec.sources, results: rec.outputs.length - rec.assigned.length, assigned: rec.assigned }
   } finally {
     for (const h of made) native.free(h)
   }
@@ -326,8 +328,15 @@ export const createStepReplay = (opts: StepReplayOptions = {}): StepReplay => {
     states.set(fullKey, state)
     if (state.failed !== undefined) return normal(body)
     if (state.program !== undefined) {
-      counts.replayed++
-      return replay(backend, state.program, inputs)
+      if (current(state.program)) {
+        counts.replayed++
+        return replay(backend, state.program, inputs)
+      }
+      // Variables were made or disposed since: the program may read stale ones. Record the step again.
+      fallback("the registered variables changed since the step was recorded (recording it again)")
+      native.freeProgram(state.program.handle)
+      state.program = undefined
+      state.recordings = 0
     }
     counts.recorded++
     const r = record(native, backend, inputs)
@@ -376,6 +385,14 @@ export const createStepReplay = (opts: StepReplayOptions = {}): StepReplay => {
   }
 }
 
+/** Whether the variables a program reads and assigns are still the registered ones. */
+const current = (p: Program) => {
+  const now = tf.engine().state.registeredVariables
+  if (Object.keys(now).length !== p.registered) return false
+  const live = (v: tf.Variable) => !v.isDisposed && now[v.name] === v
+  return p.sources.every((s) => s.kind === "input" || live(s.variable)) && p.assigned.every(live)
+}
+
 const readAll = (results: ReadonlyArray<tf.Tensor>): Values[] => {
   const values = results.map((t) => t.dataSync() as Values)
   tf.dispose([...results])
@@ -387,7 +404,6 @@ const replay = (backend: TorchBackend, p: Program, inputs: ReadonlyArray<tf.Tens
   const native = backend.native
   const handles = Float64Array.from(p.sources, (s) => {
     const t = s.kind === "input" ? inputs[s.index]! : s.variable
-    if (t.isDisposed) throw new Error("step replay: a variable of the recorded step was disposed")
     return backend.handle(t) as number
   })
   const out = new Float64Array(p.results + p.assigned.length)
