@@ -1,6 +1,9 @@
 /**
  * Step replay on vs off (shared/backend/torch/replay.ts), alternating round by round in one run: lwi's training
  * throughput (bench/train-throughput.ts, torch backend) and each run's peak RSS, per-round ratios and the load.
+ * Peak RSS includes the two steps recorded through tfjs before replay starts (and the shim keeps freed memory), so
+ * the replay's own saving shows in the last column: the most bytes of tensors made by a step alive at once, freed
+ * as tfjs frees them vs after their last use (logical sizes, from the recorded program).
  *
  *   bun run bench/replay-ab.ts [--models lenet,resnet18-imagenet] [--batches 32,128] [--threads 1] [--rounds 3]
  */
@@ -17,7 +20,12 @@ const flags = {
   steps: { kind: "int", default: 0, check: "number.integer >= 0", doc: "timed steps per run (0 = about 10 s worth)" }
 } as const
 
-type Line = { imagesPerSecond: number; replay: { replayed: number; recorded: number; normal: number; fallbacks: string[] } }
+type Line = {
+  imagesPerSecond: number
+  replay: { replayed: number; recorded: number; normal: number; fallbacks: string[]; peakBytes?: { tfjs: number; replay: number } }
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
 
 const main = async () => {
   const f = parseFlagsOrExit(flags)
@@ -29,6 +37,7 @@ const main = async () => {
       const rss = { off: [] as number[], on: [] as number[] }
       const ratios: number[] = []
       const notes = new Set<string>()
+      let peak = "–"
       for (let round = 0; round < f.rounds; round++) {
         const got: Record<string, number> = {}
         for (const mode of ["off", "on"] as const) {
@@ -43,6 +52,7 @@ const main = async () => {
           rss[mode].push(r.childPeakRssMiB)
           if (mode === "on") {
             r.replay.fallbacks.forEach((x) => notes.add(x))
+            if (r.replay.peakBytes) peak = `${mib(r.replay.peakBytes.tfjs)} / ${mib(r.replay.peakBytes.replay)}`
             if (r.replay.normal + r.replay.recorded > 2) notes.add(`${r.replay.recorded} recorded, ${r.replay.normal} through tfjs`)
           }
         }
@@ -57,12 +67,13 @@ const main = async () => {
         ratios.map((r) => r.toFixed(2)).join(", "),
         median(ratios).toFixed(2),
         `${median(rss.off).toFixed(0)} / ${median(rss.on).toFixed(0)}`,
+        peak,
         [...notes].join("; ")
       ])
     }
   }
   console.log(`${f.threads} thread(s), ${os.cpus().length} cores, load average (1 min) ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}, ${new Date().toISOString()}\n`)
-  console.log(markdownTable(["model", "batch", "off img/s", "on img/s", "on/off per round", "median on/off", "peak RSS MiB off / on", "notes"], rows))
+  console.log(markdownTable(["model", "batch", "off img/s", "on img/s", "on/off per round", "median on/off", "peak RSS MiB off / on", "step tensors' peak MiB tfjs / replay", "notes"], rows))
 }
 
 if (import.meta.main) await main()

@@ -39,6 +39,11 @@ export interface ReplayFacts {
   readonly normal: number
   /** Why some steps ran through tfjs, once per reason. */
   readonly fallbacks: ReadonlyArray<string>
+  /**
+   * Of the last program built: the most bytes of tensors made inside the step alive at once, as tfjs frees them (at
+   * the end of its scopes) and as the replay does (after last use) — logical sizes, a view counted as its own tensor.
+   */
+  readonly peakBytes?: { readonly tfjs: number; readonly replay: number }
 }
 
 export interface StepReplay {
@@ -86,6 +91,9 @@ interface Recording {
   readonly consts: Const[]
   readonly code: Instr[]
   outputs: number[]
+  /** Per slot made inside the step: its logical size, and the call after which tfjs freed it (-1: kept). */
+  readonly bytes: number[]
+  readonly freedAt: number[]
   /** Variables whose value the step replaced, in output order after `body`'s results. */
   assigned: tf.Variable[]
   unsupported?: string
@@ -93,6 +101,7 @@ interface Recording {
 
 interface Program {
   readonly handle: ProgramHandle
+  readonly peakBytes: { readonly tfjs: number; readonly replay: number }
   /** How many variables were registered when the step was recorded: another model's appear, a disposed one's go. */
   readonly registered: number
   readonly sources: ReadonlyArray<Source>
@@ -115,7 +124,7 @@ const prefix = (a: Int32Array | Float64Array) => {
 
 /** Records the shim calls of one step; `finish` turns the outputs into slots and stops recording. */
 const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.Tensor>) => {
-  const rec: Recording = { slots: 0, sources: [], inputSlots: [], consts: [], code: [], outputs: [], assigned: [] }
+  const rec: Recording = { slots: 0, sources: [], inputSlots: [], consts: [], code: [], outputs: [], assigned: [], bytes: [], freedAt: [] }
   const slotOf = new Map<number, number>()
   const freed = new Set<number>()
   const candidates = new Map<number, Source>()
@@ -153,6 +162,8 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
   }
   const newSlot = (h: Handle) => {
     const slot = rec.slots++
+    rec.bytes[slot] = native.resultShape().reduce((a, b) => a * b, 1) * (native.resultDtype() === "bool" ? 1 : 4)
+    rec.freedAt[slot] = -1
     slotOf.set(h as number, slot)
     freed.delete(h as number)
     return slot
@@ -191,6 +202,8 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
       rec.consts.push({ slot, values: { data: values.slice(), shape: [...shape], dtype } })
     },
     free: (h) => {
+      const slot = slotOf.get(h as number)
+      if (slot !== undefined && rec.freedAt[slot] === -1) rec.freedAt[slot] = rec.code.length - 1
       slotOf.delete(h as number)
       freed.add(h as number)
     }
@@ -223,16 +236,39 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
   }
 }
 
-/** The int32/float64 streams of shim-replay.h; frees after each slot's last use (outputs and inputs never). */
-const encode = (rec: Recording): { code: Int32Array; floats: Float64Array } => {
+/** The call after which the replay frees each slot: its last use; -1 for inputs and outputs (never freed). */
+const freePoints = (rec: Recording): Int32Array => {
   const lastUse = new Int32Array(rec.slots).fill(-1)
   rec.code.forEach((ins, i) => {
     for (const s of [...ins.args, ...ins.ptrs, ins.out, ...ins.extras]) if (s >= 0) lastUse[s] = i
   })
-  const keep = new Set([...rec.outputs, ...rec.inputSlots])
+  for (const s of [...rec.outputs, ...rec.inputSlots]) lastUse[s] = -1
+  return lastUse
+}
+
+/** The most bytes of tensors made by the step's calls alive at once, when each slot is freed after call `end(slot)`. */
+const peakOf = (rec: Recording, end: (slot: number) => number): number => {
+  const delta = new Float64Array(rec.code.length + 1)
+  rec.code.forEach((ins, i) => {
+    for (const s of [ins.out, ...ins.extras]) {
+      const e = end(s)
+      const b = rec.bytes[s]!
+      delta[i] = delta[i]! + b
+      const at = e < 0 ? rec.code.length : e + 1
+      delta[at] = delta[at]! - b
+    }
+  })
+  let live = 0
+  let peak = 0
+  for (const d of delta) peak = Math.max(peak, (live += d))
+  return peak
+}
+
+/** The int32/float64 streams of shim-replay.h; frees after each slot's last use (outputs and inputs never). */
+const encode = (rec: Recording): { code: Int32Array; floats: Float64Array } => {
   const freeAfter = rec.code.map(() => [] as number[])
-  lastUse.forEach((i, s) => {
-    if (i >= 0 && !keep.has(s)) freeAfter[i]!.push(s)
+  freePoints(rec).forEach((i, s) => {
+    if (i >= 0) freeAfter[i]!.push(s)
   })
   const out: number[] = [rec.slots, rec.inputSlots.length, rec.outputs.length, rec.consts.length, rec.code.length]
   out.push(...rec.inputSlots, ...rec.outputs, ...rec.consts.map((c) => c.slot))
@@ -289,7 +325,9 @@ const build = (native: Native, rec: Recording): Program => {
     })
     const handle = native.buildProgram(code, floats, consts)
     const registered = Object.keys(tf.engine().state.registeredVariables).length
-    return { handle, registered, sources: rec.sources, results: rec.outputs.length - rec.assigned.length, assigned: rec.assigned }
+    const replayEnds = freePoints(rec)
+    const peakBytes = { tfjs: peakOf(rec, (s) => rec.freedAt[s]!), replay: peakOf(rec, (s) => replayEnds[s]!) }
+    return { handle, peakBytes, registered, sources: rec.sources, results: rec.outputs.length - rec.assigned.length, assigned: rec.assigned }
   } finally {
     for (const h of made) native.free(h)
   }
@@ -302,6 +340,7 @@ export const createStepReplay = (opts: StepReplayOptions = {}): StepReplay => {
   const states = new Map<string, KeyState>()
   const said = new Set<string>()
   const counts = { replayed: 0, recorded: 0, normal: 0 }
+  let peakBytes: Program["peakBytes"] | undefined
   const fallback = (why: string) => {
     if (said.has(why)) return
     said.add(why)
@@ -354,6 +393,7 @@ export const createStepReplay = (opts: StepReplayOptions = {}): StepReplay => {
     const why = r.rec.unsupported ?? (state.last === undefined ? "first" : difference(state.last, r.rec))
     if (why === undefined) {
       state.program = build(native, r.rec)
+      peakBytes = state.program.peakBytes
       freeAliases(state.last, native)
       freeAliases(r.rec, native)
       state.last = undefined
@@ -372,7 +412,7 @@ export const createStepReplay = (opts: StepReplayOptions = {}): StepReplay => {
 
   return {
     run,
-    facts: () => ({ ...counts, fallbacks: [...said] }),
+    facts: () => ({ ...counts, fallbacks: [...said], ...(peakBytes === undefined ? {} : { peakBytes }) }),
     dispose: () => {
       const native = (tf.findBackend("torch") as TorchBackend | null)?.native
       for (const s of states.values()) {
