@@ -137,7 +137,6 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
     // Variables held by another backend stay there (taking their handle would move them).
     if (tensorInfo.get(v.dataId)?.backend === backend) candidates.set(backend.handle(v) as number, { kind: "variable", variable: v })
   }
-  const aliases: Handle[] = []
   const fail = (why: string) => void (rec.unsupported ??= why)
   /** The slot of a tensor the step reads; tensors from before the step become inputs or constants. */
   const slotFor = (h: Handle): number => {
@@ -155,7 +154,6 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
       native.setTap(undefined)
       const alias = native.call(native.op.identity, h)
       native.setTap(tap)
-      aliases.push(alias)
       rec.consts.push({ slot, alias, original: h as number })
     }
     return slot
@@ -214,7 +212,6 @@ const record = (native: Native, backend: TorchBackend, inputs: ReadonlyArray<tf.
   native.setTap(tap)
   return {
     rec,
-    aliases,
     /** Call with `body`'s results still alive; stops recording. */
     finish: (results: ReadonlyArray<tf.Tensor>) => {
       try {
