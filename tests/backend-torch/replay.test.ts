@@ -182,4 +182,28 @@ describe("step replay on torch", () => {
     tf.setBackend("torch")
     model.dispose()
   })
+
+  torchTest("a tensor sharing a weight's data keeps its values through a replayed step (tensors are immutable)", () => {
+    tf.setBackend("torch")
+    const spec: ModelSpec = { arch: "mlp", inputShape: [4, 4, 1], depth: 1, width: 8, classes: 10, activation: "relu" }
+    const model = modelOf(spec)
+    const vars = trainableVars(model)
+    const optimizer = makeOptimizer(sgd, vars)
+    const replay = createStepReplay()
+    const data = images(8, 4)
+    for (let s = 0; s < 2; s++) trainBatch(model, vars, optimizer, data, [0, 1, 2, 3], 0.05, undefined, replay)
+    const w = vars[0]!
+    // A tensor assigned to a variable shares its dataId with it while it lives.
+    const held = tf.tensor(w.dataSync(), w.shape)
+    w.assign(held)
+    const before = Array.from(held.dataSync())
+    trainBatch(model, vars, optimizer, data, [0, 1, 2, 3], 0.05, undefined, replay)
+    expect(replay.facts().replayed).toBe(1)
+    expect(Array.from(held.dataSync())).toEqual(before)
+    expect(Array.from(w.dataSync())).not.toEqual(before)
+    held.dispose()
+    replay.dispose()
+    optimizer.dispose()
+    model.dispose()
+  })
 })

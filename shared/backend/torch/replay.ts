@@ -436,17 +436,30 @@ const readAll = (results: ReadonlyArray<tf.Tensor>): Values[] => {
   return values
 }
 
-/** One replayed step: inputs' handles in, `body`'s results read, assigned variables given their new values. */
+/**
+ * One replayed step: inputs' handles in, `body`'s results read, assigned variables given their new values — in
+ * place behind their dataId when the variable alone holds it (no tfjs tensor made per weight), else by `assign`.
+ */
 const replay = (backend: TorchBackend, p: Program, inputs: ReadonlyArray<tf.Tensor>): Values[] => {
   const native = backend.native
-  const handles = Float64Array.from(p.sources, (s) => {
-    const t = s.kind === "input" ? inputs[s.index]! : s.variable
-    return backend.handle(t) as number
-  })
+  const handles = Float64Array.from(p.sources, (s) => backend.handle(s.kind === "input" ? inputs[s.index]! : s.variable) as number)
   const out = new Float64Array(p.results + p.assigned.length)
   native.replay(p.handle, handles, out)
-  const tensors = Array.from(out, (h) => tf.engine().makeTensorFromTensorInfo(backend.wrap(h as unknown as Handle)))
-  p.assigned.forEach((v, i) => v.assign(tensors[p.results + i]!))
-  tf.dispose(tensors.slice(p.results))
-  return readAll(tensors.slice(0, p.results))
+  p.assigned.forEach((v, i) => {
+    const h = out[p.results + i] as unknown as Handle
+    if (backend.replaceSole(v.dataId, h)) return
+    const t = tf.engine().makeTensorFromTensorInfo(backend.wrap(h))
+    v.assign(t)
+    t.dispose()
+  })
+  return Array.from(out.subarray(0, p.results), (x) => {
+    const h = x as unknown as Handle
+    native.describe(h)
+    const n = native.resultShape().reduce((a, b) => a * b, 1)
+    const dtype = native.resultDtype()
+    const values = dtype === "float32" ? new Float32Array(n) : dtype === "int32" ? new Int32Array(n) : new Uint8Array(n)
+    native.read(h, values)
+    native.free(h)
+    return values
+  })
 }
