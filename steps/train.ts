@@ -236,7 +236,7 @@ export const train = defineStep({
       yield* loop.pipe(Effect.onInterrupt(() => save.pipe(Effect.ignore)))
       const facts = replay.facts()
       if (facts.replayed > 0) {
-        reporter.line(`  step replay: ${facts.replayed} of ${facts.replayed + facts.recorded + facts.normal} steps replayed natively`)
+        reporter.line(`  step replay: ${facts.replayed} steps replayed natively, ${facts.recorded} recorded through tfjs`)
       }
       const weights = yield* putWeights(readWeights(model))
       return {

@@ -165,7 +165,7 @@ describe("step replay on torch", () => {
 
     const off = createStepReplay({ enabled: false })
     for (let s = 0; s < 3; s++) trainBatch(model, vars, optimizer, data, idx, 0.05, undefined, off)
-    expect(off.facts()).toMatchObject({ recorded: 0, replayed: 0, normal: 3, fallbacks: [] })
+    expect(off.facts()).toMatchObject({ recorded: 0, replayed: 0, normal: 3, fallbacks: ["turned off (LWI_REPLAY=off or enabled: false)"] })
 
     tf.setBackend("cpu")
     const onCpu = createStepReplay({ log: (l) => lines.push(l) })

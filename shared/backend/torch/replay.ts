@@ -352,7 +352,10 @@ export const createStepReplay = (opts: StepReplayOptions = {}): StepReplay => {
   }
 
   const run = (key: string, inputs: ReadonlyArray<tf.Tensor>, body: () => tf.Tensor[]): Values[] => {
-    if (!enabled) return normal(body)
+    if (!enabled) {
+      fallback("turned off (LWI_REPLAY=off or enabled: false)")
+      return normal(body)
+    }
     const backend = tf.backend() as TorchBackend
     if (tf.getBackend() !== "torch" || typeof backend.wrap !== "function") {
       fallback(`backend ${tf.getBackend()} has no replay`)
