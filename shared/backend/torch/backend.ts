@@ -191,19 +191,6 @@ export class TorchBackend extends KernelBackend {
   }
 
   /**
-   * Puts `h` (same dtype and shape) behind `dataId` in place of its tensor, which is freed — when nothing but one
-   * tensor holds `dataId` (a variable's value between steps): tfjs tensors are immutable, a shared dataId must keep
-   * its values. Returns false, changing nothing, otherwise.
-   */
-  replaceSole(dataId: DataId, h: Handle): boolean {
-    const e = this.data.get(dataId)
-    if (e === undefined || e.refCount !== 1 || e.handle === null) return false
-    this.native.free(e.handle)
-    e.handle = h
-    return true
-  }
-
-  /**
    * Like `run`, but the op runs only when the result is first used or read. The first `nInts` ints of the
    * exchange area are its arguments; `shape`/`dtype` must be what the op will return.
    */

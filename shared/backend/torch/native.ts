@@ -93,7 +93,10 @@ export interface Native {
   readonly setTap: (tap: NativeTap | undefined) => void
   /** Builds a replay program from its streams (layout in shim-replay.h) and constant tensors (the program keeps its own reference). */
   readonly buildProgram: (code: Int32Array, floats: Float64Array, consts: ReadonlyArray<Handle>) => ProgramHandle
-  /** Runs a program on `inputs` (handles); writes one new handle per output into `outputs`. Throws TorchOpError. */
+  /**
+   * Runs a program on `inputs` (handles); writes a handle per output into `outputs`. On entry `outputs[j]` may offer
+   * input i's tensor for output j (i + 1; 0 = a new handle): see run_program in shim-replay.h. Throws TorchOpError.
+   */
   readonly replay: (program: ProgramHandle, inputs: Float64Array, outputs: Float64Array) => void
   readonly freeProgram: (program: ProgramHandle) => void
 }

@@ -107,6 +107,8 @@ interface Program {
   readonly sources: ReadonlyArray<Source>
   readonly results: number
   readonly assigned: ReadonlyArray<tf.Variable>
+  /** Per assigned variable, the input it was read from (its old value), or -1. */
+  readonly donors: ReadonlyArray<number>
 }
 
 interface KeyState {
@@ -324,7 +326,8 @@ const build = (native: Native, rec: Recording): Program => {
     const registered = Object.keys(tf.engine().state.registeredVariables).length
     const replayEnds = freePoints(rec)
     const peakBytes = { tfjs: peakOf(rec, (s) => rec.freedAt[s]!), replay: peakOf(rec, (s) => replayEnds[s]!) }
-    return { handle, peakBytes, registered, sources: rec.sources, results: rec.outputs.length - rec.assigned.length, assigned: rec.assigned }
+    const donors = rec.assigned.map((v) => rec.sources.findIndex((s) => s.kind === "variable" && s.variable === v))
+    return { handle, peakBytes, registered, sources: rec.sources, results: rec.outputs.length - rec.assigned.length, assigned: rec.assigned, donors }
   } finally {
     for (const h of made) native.free(h)
   }
@@ -440,18 +443,23 @@ const readAll = (results: ReadonlyArray<tf.Tensor>): Values[] => {
 }
 
 /**
- * One replayed step: inputs' handles in, `body`'s results read, assigned variables given their new values — in
- * place behind their dataId when the variable alone holds it (no tfjs tensor made per weight), else by `assign`.
+ * One replayed step: inputs' handles in, `body`'s results read, assigned variables given their new values. A
+ * variable alone on its dataId donates its tensor (shim-replay.h): the old value is freed inside the replay after
+ * its last use and the new one lands in the same handle, so nothing changes on the JS side. Otherwise (another
+ * tensor shares the old value, which must keep its values) the new value is wrapped and `assign`ed.
  */
 const replay = (backend: TorchBackend, p: Program, inputs: ReadonlyArray<tf.Tensor>): Values[] => {
   const native = backend.native
   const handles = Float64Array.from(p.sources, (s) => backend.handle(s.kind === "input" ? inputs[s.index]! : s.variable) as number)
   const out = new Float64Array(p.results + p.assigned.length)
+  p.assigned.forEach((v, i) => {
+    if (p.donors[i]! >= 0 && backend.refCount(v.dataId) === 1) out[p.results + i] = p.donors[i]! + 1
+  })
   native.replay(p.handle, handles, out)
   p.assigned.forEach((v, i) => {
-    const h = out[p.results + i] as unknown as Handle
-    if (backend.replaceSole(v.dataId, h)) return
-    const t = tf.engine().makeTensorFromTensorInfo(backend.wrap(h))
+    const h = out[p.results + i]!
+    if (p.donors[i]! >= 0 && h === handles[p.donors[i]!]) return
+    const t = tf.engine().makeTensorFromTensorInfo(backend.wrap(h as unknown as Handle))
     v.assign(t)
     t.dispose()
   })

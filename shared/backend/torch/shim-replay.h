@@ -31,6 +31,9 @@ struct Program {
   std::vector<int32_t> outputs;  // slot of each output handle lwi_replay returns
   std::vector<std::pair<int32_t, Tensor>> consts;
   std::vector<Instr> code;
+  // Input slots whose last reader is instruction k: released there when donated (see run_program).
+  std::vector<std::vector<int32_t>> inputs_done_at;
+  std::vector<char> is_input;
   // Per-run storage, kept between runs so a replay allocates nothing for bookkeeping.
   std::vector<Tensor> store;
   std::vector<Tensor*> ref;
@@ -81,13 +84,39 @@ Program* build_program(const int32_t* s, int32_t n, const double* f, int32_t nf,
     p->code.push_back(std::move(ins));
   }
   if (at != n || fat != nf) throw std::runtime_error("replay program: trailing data");
+  p->is_input.assign(p->n_slots, 0);
+  for (int32_t k : p->inputs) p->is_input[k] = 1;
+  std::vector<int32_t> last(p->n_slots, -1);
+  for (size_t i = 0; i < p->code.size(); ++i) {
+    for (int32_t k : p->code[i].in) if (k >= 0) last[k] = static_cast<int32_t>(i);
+    for (int32_t k : p->code[i].ptrs) if (k >= 0) last[k] = static_cast<int32_t>(i);
+  }
+  p->inputs_done_at.resize(p->code.size());
+  for (int32_t k : p->inputs) if (last[k] >= 0) p->inputs_done_at[last[k]].push_back(k);
   p->store.resize(p->n_slots);
   p->ref.resize(p->n_slots);
   return p.release();
 }
 
-// Runs `p` on the input tensors `in` (as many as p->inputs) and writes a new handle per output to `out`.
+// Runs `p` on the input tensors `in` (as many as p->inputs) and writes a handle per output to `out`.
+//
+// Donation: on entry out[j] may hold i + 1, offering input i's tensor object for output j (a variable's value that
+// only the variable holds, and output j its new value). The input's tensor is then released right after its last
+// reader — as tfjs frees a weight's old value at its `assign` — instead of living until the end beside every new
+// value, and output j is stored into that same object: out[j] is the input's handle. An error after a release
+// leaves that input undefined (the error says so). Otherwise out[j] is a new handle.
 void run_program(Program& p, Tensor* const* in, double* out) {
+  std::vector<int32_t> donor(p.outputs.size(), -1);
+  std::vector<char> donated(p.n_slots, 0);
+  for (size_t j = 0; j < p.outputs.size(); ++j) {
+    const int64_t i = static_cast<int64_t>(out[j]) - 1;
+    if (i < 0 || i >= static_cast<int64_t>(p.inputs.size()) || p.is_input[p.outputs[j]]) continue;
+    const int32_t slot = p.inputs[i];
+    if (donated[slot] || std::find(p.outputs.begin(), p.outputs.end(), slot) != p.outputs.end()) continue;
+    donated[slot] = 1;
+    donor[j] = static_cast<int32_t>(i);
+  }
+  bool released = false;
   for (int32_t k = 0; k < p.n_slots; ++k) p.ref[k] = &p.store[k];
   for (size_t i = 0; i < p.inputs.size(); ++i) p.ref[p.inputs[i]] = in[i];
   for (const auto& [k, t] : p.consts) p.store[k] = t;
@@ -123,8 +152,11 @@ void run_program(Program& p, Tensor* const* in, double* out) {
     g_extra.clear();
     try {
       p.store[ins.out] = to_tfjs_dtype(table[ins.op].fn(args, g_ints, g_floats));
-    } catch (const c10::Error& e) {
-      throw std::runtime_error(std::string(table[ins.op].name) + ": " + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      const char* what = e.what();
+      if (const auto* c = dynamic_cast<const c10::Error*>(&e)) what = c->what_without_backtrace();
+      throw std::runtime_error(std::string(table[ins.op].name) + ": " + what +
+                               (released ? " (variables donated to this replay were already released)" : ""));
     }
     for (size_t k = 0; k < ins.extras.size(); ++k) {
       if (k >= g_extra.size()) throw std::runtime_error(std::string(table[ins.op].name) + ": fewer results than recorded");
@@ -132,8 +164,16 @@ void run_program(Program& p, Tensor* const* in, double* out) {
     }
     g_extra.clear();
     for (int32_t k : ins.frees) p.store[k] = Tensor();
+    for (int32_t k : p.inputs_done_at[&ins - p.code.data()]) {
+      if (donated[k]) *p.ref[k] = Tensor(), released = true;
+    }
   }
-  for (size_t i = 0; i < p.outputs.size(); ++i) {
-    out[i] = static_cast<double>(reinterpret_cast<uintptr_t>(box(*p.ref[p.outputs[i]])));
+  for (size_t j = 0; j < p.outputs.size(); ++j) {
+    if (donor[j] < 0) {
+      out[j] = static_cast<double>(reinterpret_cast<uintptr_t>(box(*p.ref[p.outputs[j]])));
+    } else {
+      *in[donor[j]] = *p.ref[p.outputs[j]];
+      out[j] = static_cast<double>(reinterpret_cast<uintptr_t>(in[donor[j]]));
+    }
   }
 }
