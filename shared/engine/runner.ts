@@ -133,7 +133,11 @@ export const runStep = <I, O, E, R>(
     if (pending) return (yield* (Deferred.await(pending) as Effect.Effect<O, E | InvalidStepData | StoreError>))
     const deferred = yield* Deferred.make<unknown, unknown>()
     runner.inflight.set(key, deferred)
-    const exit = yield* Effect.exit(execute(step, encoded, context, key, runner))
+    // Interrupted (a timeout, Ctrl-C, a sibling variant's failure): waiters are interrupted too and the key is freed,
+    // or a later run of this key in the same runner would wait on a Deferred nothing completes.
+    const exit = yield* Effect.exit(execute(step, encoded, context, key, runner)).pipe(
+      Effect.onInterrupt(() => Effect.andThen(Deferred.interrupt(deferred), Effect.sync(() => runner.inflight.delete(key))))
+    )
     yield* Deferred.done(deferred, exit as Exit.Exit<unknown, unknown>)
     if (Exit.isFailure(exit)) runner.inflight.delete(key)
     return yield* exit
@@ -278,8 +282,8 @@ const compute = <I, O, E, R>(
 
 /**
  * Deletes `hashes` except those in `keep`. Blobs are shared by content, so another entry may name one of them (e.g. a
- * shorter training run's output equal to this run's intermediate state): its reader then finds it missing, warns
- * and recomputes (readCached verifies every blob) — a rare recomputation, never a wrong result.
+ * shorter training run's output equal to this run's intermediate state): the store's deleteBlob keeps any blob an
+ * entry still names, and one touched since it started looking (another process about to name it).
  */
 const dropBlobs = (store: StoreShape, hashes: Iterable<string>, keep: ReadonlySet<string>) =>
   Effect.forEach([...hashes].filter((h) => !keep.has(h)), (h) => store.deleteBlob(h), { discard: true })
