@@ -27,6 +27,8 @@ export interface StepRecord {
   readonly seconds: number
   /** True when the step continued from a checkpoint left by an interrupted run. */
   readonly resumed: boolean
+  /** The queue worker that ran it (`--queue`); absent when this process did. */
+  readonly worker?: string
 }
 
 export interface RunnerOptions {
@@ -204,14 +206,14 @@ const remotely = <I, O, E, R>(
     const outcome = yield* remote.run({ step: step.name, key, input, context, fresh: runner.options.fresh })
     const hit = yield* readCached(step, key)
     if (!hit.found) return yield* new RemoteResultMissing({ step: step.name, key, cache: store.location })
-    const seconds = record(runner, step.name, key, started, { cached: outcome.cached, resumed: outcome.resumed })
+    const seconds = record(runner, step.name, key, started, { cached: outcome.cached, resumed: outcome.resumed, worker: outcome.worker })
     const how = outcome.cached ? "found cached" : outcome.resumed ? "resumed and done" : "done"
     reporter.line(`✓ ${label} ${how} by worker ${outcome.worker} in ${seconds.toFixed(2)}s`)
     return hit.value
   })
 
 /** Adds the step's record to the run's (results.json `steps`); returns its seconds. */
-const record = (runner: RunnerShape, name: string, key: string, started: number, how: { cached: boolean; resumed: boolean }) => {
+const record = (runner: RunnerShape, name: string, key: string, started: number, how: { cached: boolean; resumed: boolean; worker?: string }) => {
   const seconds = (performance.now() - started) / 1000
   runner.records.push({ name, key, ...how, seconds })
   return seconds

@@ -132,7 +132,8 @@ describe("steps on a worker (redis-server on loopback, worker in process)", () =
     const before = runs.square
     const out = await runWithEngine(step(square, { n: 7, delayMs: 0 }), a.engine)
     expect(runs.square).toBe(before + 1)
-    expect(a.engine.runner.records.at(-1)).toMatchObject({ name: "square", cached: false })
+    // results.json's steps[] says which worker ran it.
+    expect(a.engine.runner.records.at(-1)).toMatchObject({ name: "square", cached: false, worker: workers.at(-1)!.name })
     expect(a.recording.lines.join("\n")).toMatch(/square \[[0-9a-f]{10}\] done by worker/)
 
     // Another pipeline run: a hit, read from the cache without a job.
