@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -145,14 +146,16 @@ Tensor max_pool_nhwc(const Tensor& a, const Window& win) {
 // Then dy goes to that tap: `disjoint` windows (no input pixel in two windows) write dy or 0 to every tap's pixel;
 // overlapping ones add dy to the winner's. With AVX-512: 16 channels per group in registers, masked loads and stores
 // for the rest (a window of 6 or 16 channels is one group, nothing is read past the tensor's end).
-__attribute__((target("avx512f"))) void pool_grad_avx512(const float* in, const int64_t* offs, int32_t taps,
-                                                          int64_t c, const float* d, float* gx, bool disjoint) {
+__attribute__((target("avx512f"))) void pool_grad_avx512(const float* in, int64_t in_n, const int64_t* offs,
+                                                          int32_t taps, int64_t c, const float* d, float* gx,
+                                                          bool disjoint) {
   for (int64_t k0 = 0; k0 < c; k0 += 16) {
     const __mmask16 lanes = c - k0 >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (c - k0)) - 1);
     __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     __m512i tap = _mm512_set1_epi32(-1);
     for (int32_t t = 0; t < taps; ++t) {
-      const __m512 v = _mm512_maskz_loadu_ps(lanes, in + offs[t] + k0);
+      // a full load where 16 floats exist from here (the lanes past c are never used): masked loads cost more
+      const __m512 v = offs[t] + k0 + 16 <= in_n ? _mm512_loadu_ps(in + offs[t] + k0) : _mm512_maskz_loadu_ps(lanes, in + offs[t] + k0);
       const __mmask16 m = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
       best = _mm512_mask_mov_ps(best, m, v);
       tap = _mm512_mask_mov_epi32(tap, m, _mm512_set1_epi32(t));
@@ -225,7 +228,7 @@ Tensor max_pool_grad_nhwc(const Tensor& dy_in, const Tensor& x_in, const Window&
         g.for_window(r, col, [&](int64_t ih, int64_t iw) { offs[taps++] = ((n * g.h + ih) * g.w + iw) * g.c; });
         const float* d = gy + ((n * g.oh + r) * g.ow + col) * g.c;
         if (avx512) {
-          pool_grad_avx512(in, offs, taps, g.c, d, gx, disjoint);
+          pool_grad_avx512(in, x.numel(), offs, taps, g.c, d, gx, disjoint);
         } else {
           pool_grad_scalar(in, offs, taps, g.c, d, gx, disjoint);
         }
@@ -312,6 +315,25 @@ Sgemm dnnl_sgemm() {
   return fn;
 }
 
+// Runs the scope on one OpenMP thread when `work` (multiply-adds) is below `threshold`: oneDNN's sgemm opens a
+// parallel region for any size, and a dense layer of LeNet (at most 1.5 M multiply-adds, ~30 µs) gains nothing
+// from a second thread while waking it costs more than the product (40 µs instead of 2 for 32×84·84×10 at 2
+// threads on a loaded machine, bench/profile-ops.ts --peer). Restores the calling thread's team size.
+struct SerialBelow {
+  int saved = 0;
+  SerialBelow(int64_t work, int64_t threshold) {
+    if (work < threshold && omp_get_max_threads() > 1) {
+      saved = omp_get_max_threads();
+      omp_set_num_threads(1);
+    }
+  }
+  ~SerialBelow() {
+    if (saved > 0) omp_set_num_threads(saved);
+  }
+  SerialBelow(const SerialBelow&) = delete;
+  SerialBelow& operator=(const SerialBelow&) = delete;
+};
+
 // A 2-D float matrix as BLAS sees it: row-major storage, maybe transposed, with a leading dimension.
 struct BlasMat {
   char trans;
@@ -354,6 +376,7 @@ Tensor gemm(const Tensor& a_in, const Tensor& b_in, const Tensor* bias) {
     y = at::empty(out_shape, a.options());
   }
   const Tensor y3 = y.view({batch, m, n});
+  const SerialBelow serial(batch * m * n * k, int64_t{1} << 21);
   for (int64_t i = 0; i < batch; ++i) {
     const Tensor ai = a[i], bi = b[i];
     BlasMat ba, bb;
