@@ -218,17 +218,35 @@ Tensor max_pool_grad_nhwc(const Tensor& dy_in, const Tensor& x_in, const Window&
   float* gx = dx.data_ptr<float>();
   const int64_t per_row = std::max<int64_t>(1, g.ow * g.c * win.kh * win.kw);
   static const bool avx512 = __builtin_cpu_supports("avx512f");
+  const int64_t in_n = x.numel();
   at::parallel_for(0, g.n * g.oh, std::max<int64_t>(1, at::internal::GRAIN_SIZE / per_row), [&](int64_t b, int64_t e) {
-    std::vector<int64_t> offs_(win.kh * win.kw);
+    // A window inside x has every tap, at fixed distances from its first: computed once, not per window (the
+    // bounds-checked walk cost as much as the arg-max itself).
+    const int32_t all = static_cast<int32_t>(win.kh * win.kw);
+    std::vector<int64_t> offs_(all), delta_(all);
     int64_t* offs = offs_.data();
+    int64_t* delta = delta_.data();
+    for (int64_t i = 0; i < win.kh; ++i) {
+      for (int64_t j = 0; j < win.kw; ++j) delta[i * win.kw + j] = (i * win.dh * g.w + j * win.dw) * g.c;
+    }
+    const int64_t span_h = (win.kh - 1) * win.dh, span_w = (win.kw - 1) * win.dw;
     for (int64_t row = b; row < e; ++row) {
       const int64_t n = row / g.oh, r = row % g.oh;
+      const int64_t top = r * win.sh - win.pt;
+      const bool rows_inside = top >= 0 && top + span_h < g.h;
       for (int64_t col = 0; col < g.ow; ++col) {
+        const int64_t left = col * win.sw - win.pl;
         int32_t taps = 0;
-        g.for_window(r, col, [&](int64_t ih, int64_t iw) { offs[taps++] = ((n * g.h + ih) * g.w + iw) * g.c; });
+        if (rows_inside && left >= 0 && left + span_w < g.w) {
+          const int64_t base = ((n * g.h + top) * g.w + left) * g.c;
+          for (int32_t t = 0; t < all; ++t) offs[t] = base + delta[t];
+          taps = all;
+        } else {
+          g.for_window(r, col, [&](int64_t ih, int64_t iw) { offs[taps++] = ((n * g.h + ih) * g.w + iw) * g.c; });
+        }
         const float* d = gy + ((n * g.oh + r) * g.ow + col) * g.c;
         if (avx512) {
-          pool_grad_avx512(in, x.numel(), offs, taps, g.c, d, gx, disjoint);
+          pool_grad_avx512(in, in_n, offs, taps, g.c, d, gx, disjoint);
         } else {
           pool_grad_scalar(in, offs, taps, g.c, d, gx, disjoint);
         }
