@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -217,7 +218,8 @@ Tensor max_pool_grad_nhwc(const Tensor& dy_in, const Tensor& x_in, const Window&
   const float* gy = dy.data_ptr<float>();
   float* gx = dx.data_ptr<float>();
   const int64_t per_row = std::max<int64_t>(1, g.ow * g.c * win.kh * win.kw);
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  // LWI_NO_AVX512 (set when the process starts) takes the path of CPUs without it: tests/backend-torch/fallback.test.ts
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && std::getenv("LWI_NO_AVX512") == nullptr;
   const int64_t in_n = x.numel();
   at::parallel_for(0, g.n * g.oh, std::max<int64_t>(1, at::internal::GRAIN_SIZE / per_row), [&](int64_t b, int64_t e) {
     // A window inside x has every tap, at fixed distances from its first: computed once, not per window (the
