@@ -1,5 +1,5 @@
 /**
- * The torch shim picks some loops by what the CPU has (shim-loops.h: MaxPoolGrad's arg-max in AVX-512 registers).
+ * The torch shim picks some loops by what the CPU has (shim-pool.h: MaxPoolGrad's arg-max in AVX-512 registers).
  * This machine has AVX-512, so the path for CPUs without it runs only when LWI_NO_AVX512 is in the environment the
  * process starts with (Bun's process.env does not reach the C environment): the pooling suite again, in a child.
  */

@@ -30,6 +30,7 @@
 #include "shim-conv.h"
 #include "shim-layout.h"
 #include "shim-loops.h"
+#include "shim-pool.h"
 
 using at::Tensor;
 using namespace lwi;
