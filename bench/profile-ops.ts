@@ -6,6 +6,10 @@
  *
  *   bun run bench/profile-ops.ts --model resnet18-imagenet [--threads 1] [--steps 10] [--top 30] [--conv auto|gemm|aten]
  *                                [--conv-ab]
+ *                                [--peer [--python /usr/bin/python3] [--min-ms 30]]
+ *
+ * --peer captures each distinct call once with its inputs, times it again in isolation and has PyTorch time its own
+ * kernel for the same work (bench/op-peer.ts, bench/peers/op_peer_torch.py), printed side by side.
  *
  * --conv-ab re-runs every convolution call once with the tap-GEMM path and once with ATen's (oneDNN's), back to back
  * on the same inputs, and prints both times per shape: a comparison that the machine's load moves far less than two
@@ -14,13 +18,14 @@
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../shared/backend/select.ts"
 import { torchNative } from "../shared/backend/torch/backend.ts"
-import type { Handle } from "../shared/backend/torch/native.ts"
+import type { Handle, Native } from "../shared/backend/torch/native.ts"
 import { helpText, parseFlagsOrExit } from "../shared/engine/flags.ts"
 import { markdownTable } from "../shared/engine/report.ts"
 import { buildModel } from "../shared/models/spec.ts"
 import { batchIndices, gatherBatch, trainableVars } from "../shared/train/loop.ts"
 import { makeOptimizer } from "../shared/train/optim.ts"
 import { fmnistTrain } from "./fmnist-batches.ts"
+import { capture, type Captured, peerTimes, release, timeCaptured } from "./op-peer.ts"
 import { specs } from "./train-throughput.ts"
 
 const flags = {
@@ -31,6 +36,9 @@ const flags = {
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
   conv: { kind: "enum", values: ["auto", "gemm", "aten"], default: "auto", doc: "torch convolution algorithm (shim-conv.h)" },
   "conv-ab": { kind: "boolean", default: false, doc: "also time every conv call with each algorithm, back to back" },
+  peer: { kind: "boolean", default: false, doc: "time each distinct call in isolation beside PyTorch's kernel for it" },
+  python: { kind: "string", default: "/usr/bin/python3", doc: "python with torch (for --peer)" },
+  "min-ms": { kind: "int", default: 30, check: "number.integer >= 1", doc: "--peer: time each op for at least this long" },
   top: { kind: "int", default: 30, check: "number.integer >= 1", doc: "rows of the per-op table" },
   help: { kind: "boolean", default: false, doc: "show this help" }
 } as const
@@ -55,6 +63,7 @@ const main = async () => {
 
   const rows = new Map<string, Row>()
   const ab = new Map<string, { calls: number; gemm: number; aten: number }>()
+  const captured = new Map<string, Captured>()
   let profiling = false
   let nativeMs = 0
   const shapeOf = (h: Handle | null | undefined) => {
@@ -80,6 +89,10 @@ const main = async () => {
       native.setConvAlgorithm(f.conv)
       r.calls += 2
       ab.set(key, r)
+    }
+    if (f.peer && !captured.has(key)) {
+      const k = capture(native, call, key, op, [a, b, c])
+      if (k !== null) captured.set(key, k)
     }
     const t = performance.now()
     const h = call(op, a, b, c)
@@ -159,8 +172,45 @@ const main = async () => {
       )
     )
   }
+  if (f.peer) await printPeer(native, [...captured.values()], rows, f)
   optimizer.dispose()
   model.dispose()
+}
+
+const printPeer = async (
+  native: Native,
+  calls: Captured[],
+  rows: Map<string, Row>,
+  f: { steps: number; threads: number; python: string; "min-ms": number; top: number }
+) => {
+  const inStep = (c: Captured) => rows.get(c.key)!
+  calls.sort((x, y) => inStep(y).ms - inStep(x).ms)
+  const lwi = new Map(calls.map((c) => [c.key, timeCaptured(native, c, f["min-ms"])]))
+  release(native, calls)
+  const peer = await peerTimes(calls, f.threads, f.python, f["min-ms"])
+  if ("error" in peer) return console.log(`PyTorch peer failed: ${peer.error}`)
+  const perStep = (c: Captured) => inStep(c).calls / f.steps
+  let lwiSum = 0
+  let peerSum = 0
+  for (const c of calls) {
+    const p = peer.times[c.key]
+    if (p === null || p === undefined) continue
+    lwiSum += perStep(c) * lwi.get(c.key)!
+    peerSum += perStep(c) * p
+  }
+  console.log()
+  console.log(`Each call alone (median µs), lwi vs PyTorch ${f.threads} thread(s); PyTorch ran with ${peer.ranWith}`)
+  console.log(
+    markdownTable(
+      ["op (input shapes)", "calls/step", "lwi µs in step", "lwi µs alone", "PyTorch µs", "PyTorch / lwi"],
+      calls.slice(0, f.top).map((c) => {
+        const p = peer.times[c.key]
+        const alone = lwi.get(c.key)!
+        return [c.key, perStep(c).toFixed(0), ((1000 * inStep(c).ms) / inStep(c).calls).toFixed(0), alone.toFixed(0), p == null ? "-" : p.toFixed(0), p == null ? "-" : (p / alone).toFixed(2)]
+      })
+    )
+  )
+  console.log(`Σ calls/step × µs over ops with a PyTorch counterpart: lwi ${(lwiSum / 1000).toFixed(2)} ms, PyTorch ${(peerSum / 1000).toFixed(2)} ms`)
 }
 
 await main()

@@ -1,6 +1,6 @@
 import { describe } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
-import { expectSame, rand, torchTest, valueAndGrads } from "./compare.ts"
+import { expectSame, rand, torchTest, valueAndGrads, values } from "./compare.ts"
 
 type Unary = (x: tf.Tensor) => tf.Tensor
 
@@ -62,6 +62,14 @@ describe("unary kernels match cpu, forward and gradient", () => {
     })
   })
   torchTest("step keeps NaN", () => expectSame(() => tf.step(tf.tensor([NaN, -1, 0, 2]), 0.5)))
+  torchTest("step over a long tensor (vectorised body and tail): NaN, ±0, ±∞ at every lane position", () => {
+    const special = [NaN, -0, 0, Infinity, -Infinity, 1e-30, -1e-30]
+    const xs = values(1003, 5)
+    for (let i = 0; i < xs.length; i += 7) xs[i] = special[(i / 7) % special.length]!
+    expectSame(() => [tf.step(tf.tensor(xs), 0.25), tf.step(tf.tensor(xs)), tf.relu(tf.tensor(xs))])
+    // the ReLU gradient tfjs builds from it: mul(dy, step(x))
+    expectSame(valueAndGrads((x) => tf.relu(x), () => [tf.tensor(xs, [17, 59])]))
+  })
 })
 
 type Binary = (a: tf.Tensor, b: tf.Tensor) => tf.Tensor

@@ -1,7 +1,7 @@
 import { describe, expect } from "bun:test"
 import * as tf from "@tensorflow/tfjs"
 import { torchNative } from "../../shared/backend/torch/backend.ts"
-import { expectSame, rand, runOn, torchTest, valueAndGrads } from "./compare.ts"
+import { expectSame, rand, runOn, torchTest, valueAndGrads, values } from "./compare.ts"
 
 type Pad = "same" | "valid" | number | tf.backend_util.ExplicitPadding
 
@@ -141,7 +141,11 @@ const poolCases: Array<[number[], number, number, Pad]> = [
   [[1, 7, 7, 2], 3, 1, "same"],
   [[1, 7, 5, 2], 2, 2, "valid"], // odd sizes: last row/column dropped
   [[1, 6, 6, 1], 3, 1, [[0, 0], [2, 1], [1, 0], [0, 0]]], // explicit, padding bigger than half the window
-  [[2, 9, 9, 10], 3, 2, "valid"] // channels 4 at a time in MaxPoolGrad, plus a tail of 2
+  [[2, 9, 9, 10], 3, 2, "valid"], // channels 4 at a time in MaxPoolGrad, plus a tail of 2
+  [[2, 8, 8, 6], 2, 2, "valid"], // LeNet's conv1 channels: one masked AVX-512 group, or 4 + an overlapping 4
+  [[1, 6, 6, 17], 2, 2, "valid"], // a full 16-channel group and one more
+  [[1, 7, 7, 16], 3, 2, "same"], // overlapping windows (gradients add up), 16 channels
+  [[1, 7, 7, 6], 2, 2, "same"] // disjoint windows that do not tile the input (padding, uncovered pixels stay 0)
 ]
 
 /**
@@ -181,6 +185,16 @@ describe("pooling matches cpu: forward and gradient", () => {
     const ties9 = () => [tf.mul(ties()[0]!, tf.range(1, 10).reshape([1, 1, 1, 9]))]
     expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, 2, 2, "valid"), ties9))
     expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, 3, 2, "same"), () => [rand([1, 5, 5, 2], 3, -3, -1)]))
+    // ties and NaN in 6 and 17 channels (the vector paths): NaN never wins, the first of equal maxima does
+    for (const c of [6, 17]) {
+      const withNaN = () => {
+        const v = values(2 * 6 * 6 * c, 8)
+        for (let i = 0; i < v.length; i += 5) v[i] = i % 3 === 0 ? NaN : 0.5
+        return [tf.tensor(v, [2, 6, 6, c])]
+      }
+      expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, 2, 2, "valid"), withNaN))
+      expectSame(valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, 3, 2, "same"), withNaN))
+    }
     expectSame(valueAndGrads(
       (x) => tf.maxPool(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], -Infinity) as tf.Tensor4D, 3, 2, "valid"),
       () => [rand([1, 6, 6, 2], 4)]

@@ -87,6 +87,17 @@ describe("reduction kernels match cpu, forward and gradient", () => {
     expectSame(() => [tf.sum(int([1, 2, 3, 4], [2, 2]), 0), tf.mean(int([1, 2, 3, 4], [2, 2]), 1)])
     expectSame(() => tf.sum(tf.tensor([true, true, false], undefined, "bool")))
   })
+  torchTest("sum over the leading axes (bias gradients: blocked column sums) for 1–64 columns, ragged row counts", () => {
+    // columns 6 and 16 are LeNet's; 5 and 33 make m·c a multiple of 16 only with several rows per line; 65 falls
+    // back to ATen; 1001 rows leave rows over after the last full group
+    for (const [shape, seed] of [[[32, 28, 28, 6], 1], [[32, 10, 10, 16], 2], [[7, 11, 13, 5], 3], [[1001, 33], 4], [[100, 65], 5], [[4096, 1], 6]] as const) {
+      const axes = shape.slice(0, -1).map((_, i) => i)
+      // all positive: large sums, where accumulating in float alone would drift from cpu's double sums
+      expectSame(() => tf.sum(rand([...shape], seed, 0, 1), axes), 1e-5)
+      expectSame(() => tf.sum(rand([...shape], seed), axes, true))
+    }
+    expectSame(() => tf.sum(tf.tensor([[NaN, 1], [2, Infinity], [3, 4]]).tile([2000, 1]), 0))
+  })
   torchTest("max, min (and gradients), prod", () => {
     for (const f of [tf.max, tf.min]) {
       expectSame(valueAndGrads((t) => f(t), x))

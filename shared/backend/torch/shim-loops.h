@@ -1,13 +1,15 @@
-// Hand-written loops for the shim (included by shim.cpp), where ATen is slow for tfjs's shapes: Step, max pooling
-// on NHWC data, the one-pass SGD update, and matrix products through oneDNN's sgemm.
+// Hand-written loops for the shim (included by shim.cpp), where ATen is slow for tfjs's shapes: Step, bias-gradient
+// sums, the one-pass SGD update, and matrix products through oneDNN's sgemm. (Max pooling: shim-pool.h.)
 #pragma once
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -17,6 +19,19 @@ namespace lwi {
 using at::Tensor;
 
 // tfjs Step: 1 where x > 0, alpha elsewhere, NaN stays NaN. (ATen's `where` with broadcast scalars: 60× slower.)
+// Written as selects so that GCC vectorises it, once per instruction set (target_clones: the loader picks the
+// widest the CPU has). Before, the nested conditional compiled to a branch on the sign, mispredicted on every
+// other element of a ReLU's input (5 ns per float).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void step_loop(const float* __restrict in,
+                                                                            float* __restrict out, int64_t n,
+                                                                            float alpha) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = in[i];
+    const float r = v > 0 ? 1.0f : alpha;
+    out[i] = v != v ? v : r;
+  }
+}
+
 Tensor step(const Tensor& a, double alpha) {
   if (a.scalar_type() != at::kFloat) {
     const Tensor y = at::where(a > 0, at::scalar_tensor(1, a.options()), at::scalar_tensor(alpha, a.options()));
@@ -27,113 +42,62 @@ Tensor step(const Tensor& a, double alpha) {
   const float* in = x.data_ptr<float>();
   float* out = y.data_ptr<float>();
   const float al = static_cast<float>(alpha);
-  at::parallel_for(0, x.numel(), 32768, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float v = in[i];
-      out[i] = v > 0 ? 1.0f : (v != v ? v : al);
-    }
-  });
+  at::parallel_for(0, x.numel(), at::internal::GRAIN_SIZE, [&](int64_t b, int64_t e) { step_loop(in + b, out + b, e - b, al); });
   return y;
 }
 
-// Max pooling straight on NHWC data (channels innermost, so the inner loop vectorises), with tfjs's rules:
-// padding never wins, NaN never wins, ties go to the first position in the window.
-struct PoolGeom {
-  int64_t n, h, w, c, oh, ow;
-  Window win;
-  template <typename Fn>
-  void for_window(int64_t r, int64_t col, Fn fn) const {  // fn(ih, iw) for the in-bounds taps of output (r, col)
-    for (int64_t i = 0; i < win.kh; ++i) {
-      const int64_t ih = r * win.sh - win.pt + i * win.dh;
-      if (ih < 0 || ih >= h) continue;
-      for (int64_t j = 0; j < win.kw; ++j) {
-        const int64_t iw = col * win.sw - win.pl + j * win.dw;
-        if (iw < 0 || iw >= w) continue;
-        fn(ih, iw);
-      }
+// out[j] += Σ_r x[r·w + j] over `rows` rows of width w (w ≤ 1024): float partial sums over blocks of 256 rows,
+// added into double totals (vectorised, once per instruction set).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void column_sums(const float* __restrict x, int64_t rows,
+                                                                              int64_t w, double* __restrict out) {
+  float acc[1024];
+  for (int64_t r0 = 0; r0 < rows; r0 += 256) {
+    const int64_t r1 = std::min(rows, r0 + 256);
+    for (int64_t j = 0; j < w; ++j) acc[j] = 0.0f;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = x + r * w;
+      for (int64_t j = 0; j < w; ++j) acc[j] += row[j];
     }
+    for (int64_t j = 0; j < w; ++j) out[j] += acc[j];
   }
-};
-
-Tensor max_pool_nhwc(const Tensor& a, const Window& win) {
-  const Tensor x = a.contiguous();
-  const PoolGeom g{x.size(0), x.size(1), x.size(2), x.size(3), win.oh, win.ow, win};
-  Tensor y = at::empty({g.n, g.oh, g.ow, g.c}, x.options());
-  const float* in = x.data_ptr<float>();
-  float* out = y.data_ptr<float>();
-  const float ninf = -std::numeric_limits<float>::infinity();
-  at::parallel_for(0, g.n * g.oh, 1, [&](int64_t b, int64_t e) {
-    for (int64_t row = b; row < e; ++row) {
-      const int64_t n = row / g.oh, r = row % g.oh;
-      for (int64_t col = 0; col < g.ow; ++col) {
-        float* o = out + ((n * g.oh + r) * g.ow + col) * g.c;
-        std::fill(o, o + g.c, ninf);
-        g.for_window(r, col, [&](int64_t ih, int64_t iw) {
-          const float* p = in + ((n * g.h + ih) * g.w + iw) * g.c;
-          for (int64_t k = 0; k < g.c; ++k) o[k] = p[k] > o[k] ? p[k] : o[k];
-        });
-      }
-    }
-  });
-  return y;
 }
 
-// MaxPoolGrad: dy goes to the first maximum of each window (recomputed from x). The arg-max runs branch-free over
-// the channels (which tap won, per channel), so it vectorises: 3.2 ms → 0.4 ms for ResNet18's stem pool.
-Tensor max_pool_grad_nhwc(const Tensor& dy_in, const Tensor& x_in, const Window& win) {
-  const Tensor x = x_in.contiguous();
-  const Tensor dy = dy_in.contiguous();
-  const PoolGeom g{x.size(0), x.size(1), x.size(2), x.size(3), win.oh, win.ow, win};
-  Tensor dx = at::zeros(x.sizes(), x.options());
+// Sum over the leading `k` axes of a contiguous float tensor (a bias gradient: NHWC summed over N, H, W), i.e. the
+// column sums of a [rows, c] matrix. ATen reduces 6 or 16 columns over 25k rows at a third of memory speed; here m
+// rows at a time form one row of w = m·c floats (a multiple of 16), summed down with `column_sums`, then folded
+// back to c columns. Accumulates in double past blocks of 256, closer to tfjs's cpu backend (which sums in double)
+// than ATen's float cascade. Returns an undefined tensor where it does not apply.
+Tensor sum_leading(const Tensor& x, int64_t k, bool keep) {
+  if (x.scalar_type() != at::kFloat || !x.is_contiguous() || k <= 0 || k >= x.dim()) return Tensor();
+  int64_t rows = 1, c = 1;
+  for (int64_t d = 0; d < k; ++d) rows *= x.size(d);
+  for (int64_t d = k; d < x.dim(); ++d) c *= x.size(d);
+  if (c == 0 || c > 64 || rows * c < 4096) return Tensor();
+  int64_t m = 1;
+  while ((m * c) % 16 != 0 || m * c < 64) ++m;  // c ≤ 64: w = m·c ≤ 16·64
+  const int64_t w = m * c, groups = rows / m;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), rows * c / at::internal::GRAIN_SIZE));
+  std::vector<double> part(parts * w, 0.0);
   const float* in = x.data_ptr<float>();
-  const float* gy = dy.data_ptr<float>();
-  float* gx = dx.data_ptr<float>();
-  const float ninf = -std::numeric_limits<float>::infinity();
-  at::parallel_for(0, g.n, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> best_(g.c);
-    std::vector<int32_t> tap_(g.c);  // index into `offs` of the winning tap, -1 while none won
-    std::vector<int64_t> offs;
-    offs.reserve(win.kh * win.kw);
-    float* best = best_.data();
-    int32_t* tap = tap_.data();
-    for (int64_t n = b; n < e; ++n) {
-      for (int64_t r = 0; r < g.oh; ++r) {
-        for (int64_t col = 0; col < g.ow; ++col) {
-          std::fill(best, best + g.c, ninf);
-          std::fill(tap, tap + g.c, -1);
-          offs.clear();
-          g.for_window(r, col, [&](int64_t ih, int64_t iw) {
-            const int64_t off = ((n * g.h + ih) * g.w + iw) * g.c;
-            const int32_t t = static_cast<int32_t>(offs.size());
-            offs.push_back(off);
-            const float* p = in + off;
-            // strictly greater: ties keep the first, NaN never wins (4 channels at a time: GCC keeps a branch here)
-            const __m128i t4 = _mm_set1_epi32(t);
-            int64_t k = 0;
-            for (; k + 4 <= g.c; k += 4) {
-              const __m128 v = _mm_loadu_ps(p + k), bv = _mm_loadu_ps(best + k);
-              const __m128 m = _mm_cmpgt_ps(v, bv);
-              const __m128i mi = _mm_castps_si128(m);
-              _mm_storeu_ps(best + k, _mm_or_ps(_mm_and_ps(m, v), _mm_andnot_ps(m, bv)));
-              const __m128i tv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tap + k));
-              _mm_storeu_si128(reinterpret_cast<__m128i*>(tap + k), _mm_or_si128(_mm_and_si128(mi, t4), _mm_andnot_si128(mi, tv)));
-            }
-            for (; k < g.c; ++k) {
-              if (p[k] > best[k]) {
-                best[k] = p[k];
-                tap[k] = t;
-              }
-            }
-          });
-          const float* d = gy + ((n * g.oh + r) * g.ow + col) * g.c;
-          for (int64_t k = 0; k < g.c; ++k) {
-            if (tap[k] >= 0) gx[offs[tap[k]] + k] += d[k];
-          }
-        }
-      }
+  at::parallel_for(0, parts, 1, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      const int64_t g0 = groups * p / parts, g1 = groups * (p + 1) / parts;
+      column_sums(in + g0 * w, g1 - g0, w, part.data() + p * w);
     }
   });
-  return dx;
+  std::vector<double> total(c, 0.0);
+  for (int64_t p = 0; p < parts; ++p) {
+    for (int64_t j = 0; j < w; ++j) total[j % c] += part[p * w + j];
+  }
+  for (int64_t r = groups * m; r < rows; ++r) {  // the rows left over
+    for (int64_t j = 0; j < c; ++j) total[j] += in[r * c + j];
+  }
+  std::vector<int64_t> shape(x.sizes().begin() + k, x.sizes().end());
+  if (keep) shape.insert(shape.begin(), k, 1);
+  Tensor y = at::empty(shape, x.options());
+  float* out = y.data_ptr<float>();
+  for (int64_t j = 0; j < c; ++j) out[j] = static_cast<float>(total[j]);
+  return y;
 }
 
 // One SGD step in one pass over the weights (torch.optim.SGD's rule, as shared/train/optim.ts writes it in tfjs ops):
@@ -144,23 +108,31 @@ Tensor max_pool_grad_nhwc(const Tensor& dy_in, const Tensor& x_in, const Window&
 // caller aligns them); results get w's strides, so a filter stored OHWI stays OHWI.
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
-void sgd_loop(const float* __restrict w, const float* __restrict g, const float* __restrict v, float* __restrict w_out,
-              float* __restrict v_out, int64_t n, float lr, float mu) {
-  at::parallel_for(0, n, 65536, [&](int64_t b, int64_t e) {
-    if (v != nullptr) {
-      for (int64_t i = b; i < e; ++i) {
-        const float m = mu * v[i];
-        const float vn = m + g[i];
-        const float step = vn * lr;
-        v_out[i] = vn;
-        w_out[i] = w[i] - step;
-      }
-    } else {
-      for (int64_t i = b; i < e; ++i) {
-        const float step = g[i] * lr;
-        w_out[i] = w[i] - step;
-      }
+// Vectorised once per instruction set (the loops inside the parallel_for lambda were not: GCC gave up on the
+// captured pointers); fp-contract stays off in every clone.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sgd_range(
+    const float* __restrict w, const float* __restrict g, const float* __restrict v, float* __restrict w_out,
+    float* __restrict v_out, int64_t n, float lr, float mu) {
+  if (v != nullptr) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float m = mu * v[i];
+      const float vn = m + g[i];
+      const float step = vn * lr;
+      v_out[i] = vn;
+      w_out[i] = w[i] - step;
     }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const float step = g[i] * lr;
+      w_out[i] = w[i] - step;
+    }
+  }
+}
+
+void sgd_loop(const float* w, const float* g, const float* v, float* w_out, float* v_out, int64_t n, float lr,
+              float mu) {
+  at::parallel_for(0, n, at::internal::GRAIN_SIZE, [&](int64_t b, int64_t e) {
+    sgd_range(w + b, g + b, v != nullptr ? v + b : nullptr, w_out + b, v_out != nullptr ? v_out + b : nullptr, e - b, lr, mu);
   });
 }
 #pragma GCC pop_options
@@ -205,6 +177,25 @@ Sgemm dnnl_sgemm() {
   return fn;
 }
 
+// Runs the scope on one OpenMP thread when `work` (multiply-adds) is below `threshold`: oneDNN's sgemm opens a
+// parallel region for any size, and a dense layer of LeNet (at most 1.5 M multiply-adds, ~30 µs) gains nothing
+// from a second thread while waking it costs more than the product (40 µs instead of 2 for 32×84·84×10 at 2
+// threads on a loaded machine, bench/profile-ops.ts --peer). Restores the calling thread's team size.
+struct SerialBelow {
+  int saved = 0;
+  SerialBelow(int64_t work, int64_t threshold) {
+    if (work < threshold && omp_get_max_threads() > 1) {
+      saved = omp_get_max_threads();
+      omp_set_num_threads(1);
+    }
+  }
+  ~SerialBelow() {
+    if (saved > 0) omp_set_num_threads(saved);
+  }
+  SerialBelow(const SerialBelow&) = delete;
+  SerialBelow& operator=(const SerialBelow&) = delete;
+};
+
 // A 2-D float matrix as BLAS sees it: row-major storage, maybe transposed, with a leading dimension.
 struct BlasMat {
   char trans;
@@ -247,6 +238,7 @@ Tensor gemm(const Tensor& a_in, const Tensor& b_in, const Tensor* bias) {
     y = at::empty(out_shape, a.options());
   }
   const Tensor y3 = y.view({batch, m, n});
+  const SerialBelow serial(batch * m * n * k, int64_t{1} << 21);
   for (int64_t i = 0; i < batch; ++i) {
     const Tensor ai = a[i], bi = b[i];
     BlasMat ba, bb;

@@ -30,6 +30,7 @@
 #include "shim-conv.h"
 #include "shim-layout.h"
 #include "shim-loops.h"
+#include "shim-pool.h"
 
 using at::Tensor;
 using namespace lwi;
@@ -334,6 +335,12 @@ const std::vector<Op>& ops() {
       // reductions: I = [n, axes..., keepDims]
       OP("sum") {
         if (I[0] == 0) return A.clone();
+        bool leading = true;  // axes 0..n-1 in order: a bias gradient (shim-loops.h sum_leading)
+        for (int i = 0; i < I[0]; ++i) leading = leading && I[1 + i] == i;
+        if (leading) {
+          Tensor y = sum_leading(A, I[0], I[I[0] + 1] != 0);
+          if (y.defined()) return y;
+        }
         return at::sum(A, ints(I + 1, I[0]), I[I[0] + 1] != 0);
       } END,
       OP("mean") {
