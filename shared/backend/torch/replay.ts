@@ -13,7 +13,8 @@
  * read afresh at every replay; any other tensor from before the step is immutable (tfjs tensors are), so the
  * program keeps a reference to it as a *constant*, as it does for tensors the step makes from JS values (`fromValues`:
  * a learning rate, a loss weight). A slot that is neither an input nor an output is freed after its last use.
- * Outputs: the tensors `body` returns, then the new value of every variable the step assigned.
+ * Outputs: the tensors `body` returns, then the new value of every variable the step assigned; a variable alone on
+ * its value donates it to the replay (freed after its last reader, the new value stored in the same handle).
  *
  * Validation: a program is keyed by the inputs' shapes and dtypes and the caller's key (the learning rate), and is
  * used only once two consecutive recordings under that key are identical (ops, ints, floats, slots, constants'
