@@ -2,15 +2,17 @@
  * resnet-nobn — the main job: ResNet18 *without* batch normalization, started from a learned initialization (LW),
  * against the same network from Kaiming (RAE1) and from N(0,1) (RAE2), and the usual Kaiming + BN (the thesis's
  * Tables 6.2 and 6.5); and the published ways to train without BN: LSUV (Mishkin & Matas 2016) on the same mini-batch
- * LW learns on, and Fixup's initialization (Zhang et al. 2019) without its scalar biases and multipliers (the row's
- * name says so: they are model changes this ResNet18 does not have). Same data, seed and training budget for all; the dataset and mini-batch steps are shared,
+ * LW learns on, and Fixup (Zhang et al. 2019): its initialization with its scalar biases and multipliers (`fixup`,
+ * shared/models/resnet.ts), and its initialization alone on the plain no-BN net (`fixup-init`, the earlier row).
+ * Fixup's reference trains the scalars at a tenth of the learning rate; here they take the common one (README says
+ * why). Same data, seed and training budget for all; the dataset and mini-batch steps are shared,
  * every LW layer is its own cached step (an interrupted run resumes at the layer it reached), and the report sets out
  * each learned layer's statistics on held-out images as evidence: a validation split carved out of the training set
  * (the test split only scores accuracy).
  *
  *   bun run pipelines/resnet-nobn.ts [--quick] [--epochs N] [--subset N] [--validation 200] [--stem imagenet|small]
  *                                    [--dataset fashion-mnist|mnist|cifar10|cifar100|imagenette --data DIR] [--size 64]
- *                                    [--experiments lw,lsuv,fixup] [--optimizer sgd|adam|adamw] [--activation relu|wib-relu|...]
+ *                                    [--experiments lw,lsuv,fixup,fixup-init] [--optimizer sgd|adam|adamw] [--activation relu|wib-relu|...]
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
@@ -37,16 +39,18 @@ const experimentsPlan = [
   // Mishkin & Matas: orthogonal, then every layer (the classifier too) scaled to unit output variance, here on the
   // images LW learns on.
   { key: "lsuv", id: "LSUV on the LW batch (no BN)", init: "lsuv", batchNorm: false },
-  // Zhang et al.: branch ends and classifier 0, other branch convs Kaiming × 8^(−½); without the scalar biases and
-  // multiplier Fixup also adds (a model change), hence "init only".
-  { key: "fixup", id: "Fixup init only, no scalar biases/multipliers (no BN)", init: "fixup", batchNorm: false }
+  // Zhang et al.: branch ends and classifier 0, other branch convs Kaiming × 8^(−½), and the network's scalar biases
+  // (before each conv, activation and the classifier, at each branch end) and branch multipliers; convs unbiased.
+  { key: "fixup", id: "Fixup (no BN)", init: "fixup", batchNorm: false, fixup: true },
+  // The same start on the plain no-BN ResNet18 (biased convs, no scalars): the row measured before Fixup's model.
+  { key: "fixup-init", id: "Fixup init only, no scalar biases/multipliers (no BN)", init: "fixup", batchNorm: false }
 ] as const
 const experimentKeys = experimentsPlan.map((e) => e.key)
 
 export const resnetNobn = definePipeline({
   name: "resnet-nobn",
   results: resnetNobnResults,
-  description: "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs LSUV vs Fixup's init vs Kaiming + BN",
+  description: "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs LSUV vs Fixup (and its init alone) vs Kaiming + BN",
   flags: {
     ...backendFlags,
     ...dataFlags,
@@ -80,18 +84,20 @@ export const resnetNobn = definePipeline({
       const data = yield* prepareData(dataPlan({ ...config, dataset }))
       // The model follows the prepared data: image size, channels and number of classes (an image folder may hold
       // any number of classes, not only Imagenette's 10).
-      const resnet = (batchNorm: boolean): ModelSpec => ({
+      // `fixup` only when set: the other rows' specs (and so their cache keys) are the ones they always were.
+      const resnet = (e: (typeof plan)[number]): ModelSpec => ({
         arch: "resnet18",
         ...dataShape(data),
-        batchNorm,
+        batchNorm: e.batchNorm,
         stem: config.stem as "imagenet",
-        activation: activationFrom(config.activation)
+        activation: activationFrom(config.activation),
+        ...("fixup" in e ? { fixup: e.fixup } : {})
       })
       const training = trainConfigFrom(config)
       const layerStats: Record<string, ReadonlyArray<LayerStatsRow>> = {}
       const experiments = yield* variants(plan, (e) =>
         Effect.gen(function* () {
-          const model = resnet(e.batchNorm)
+          const model = resnet(e)
           if (e.init === "lw" || e.init === "lwThesis") {
             const flagged = lwConfigFrom(lwPresets.lw, config)
             const { init, momentum } = lwPresets.lwThesis
@@ -129,7 +135,8 @@ export const resnetNobn = definePipeline({
       "",
       "Per layer: the output mean (LW's target 0) and the activation variance (target 1) on validation images no",
       "experiment learned or trained on — after LW for the LW rows, at the start for the others without BN (RAE1, RAE2,",
-      "LSUV after its scaling, Fixup with its branch ends at 0, so each block starts as its shortcut).",
+      "LSUV after its scaling, Fixup with its branch ends at 0, so each block starts as its shortcut; for Fixup's own",
+      "network the scalar biases and multipliers, 0 and 1 at the start, are on the path).",
       "A residual block's last conv is learned against the activation after the addition (identity or 1×1 downsample",
       "path carried as in the forward pass), so its \"activation variance\" is that of relu(conv2 + shortcut).",
       `Each layer is learned on ${splits.lwBatch.count} training images; these statistics are on other images. The thesis'`,

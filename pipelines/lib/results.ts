@@ -171,7 +171,7 @@ export const resnetNobnResults = resultsSchema(
     experiments: Schema.Array(Schema.Struct({ ...Id, ...TrainOutcome.fields, ...lwExtras })),
     layerStats: LayerStats
   },
-  "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs LSUV vs Fixup's init vs Kaiming + BN (pipelines/resnet-nobn.ts)"
+  "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs LSUV vs Fixup (and its init alone) vs Kaiming + BN (pipelines/resnet-nobn.ts)"
 )
 
 const McScore = { error: Fraction.annotate({ description: "test error" }), nll: Num.annotate({ description: "mean -ln p(true class)" }) }

@@ -13,6 +13,7 @@ import { activationClassNames } from "../init/activations.ts"
 import type { InitContext } from "../init/initializers.ts"
 import { UnknownLayer } from "./errors.ts"
 import { kindSpecOf, type LayerKind } from "./kinds.ts"
+import { scalarClassNames } from "./scalar.ts"
 
 export type Layer = tf.layers.Layer
 export type { LayerKind } from "./kinds.ts"
@@ -113,6 +114,7 @@ export const feeders = (layer: Layer): string[] => {
 /**
  * Layers the activation path runs through, decided per kind:
  *   BatchNormalization, LayerNormalization     inference-mode affine maps (running statistics / per-sample)
+ *   ScalarBias, ScalarScale                    Fixup's x + b and x · s (./scalar.ts): elementwise affine maps
  *   Dropout, SpatialDropout1D, GaussianDropout, GaussianNoise, AlphaDropout
  *                                              the identity in inference mode
  *   Flatten, Reshape, Permute                  rearrange elements (statistics unchanged)
@@ -147,7 +149,8 @@ const transparent = new Set([
   "GlobalMaxPooling1D",
   "GlobalMaxPooling2D",
   "GlobalAveragePooling1D",
-  "GlobalAveragePooling2D"
+  "GlobalAveragePooling2D",
+  ...scalarClassNames
 ])
 
 export interface ActivationPath {

@@ -23,7 +23,9 @@ export const ModelSpec = Schema.Union([
     classes: Schema.Int,
     batchNorm: Schema.Boolean,
     stem: Schema.Literals(["imagenet", "small"]),
-    activation: Activation
+    activation: Activation,
+    /** Fixup's scalar biases and multipliers (shared/models/resnet.ts); absent (every older spec): the plain net. */
+    fixup: Schema.optional(Schema.Boolean)
   }),
   Schema.Struct({
     arch: Schema.Literal("mlp"),

@@ -183,7 +183,7 @@ describe("LW pipelines, --quick", () => {
     const dir = await writeImageFolder(path.join(temp.dir, "imagenette-mini"), { classes: 3, train: 14, val: 5 })
     // 2 validation images per class for the evidence, leaving 12 per class to train on.
     const data = ["--dataset", "imagenette", "--data", dir, "--size", "16", "--subset", "0", "--test-subset", "0", "--validation", "6"]
-    const r = await run("resnet-nobn", ["--lw-max-epochs", "2", "--lw-batch", "12", "--experiments", "lw,kaiming-bn,lsuv,fixup"], data)
+    const r = await run("resnet-nobn", ["--lw-max-epochs", "2", "--lw-batch", "12", "--experiments", "lw,kaiming-bn,lsuv,fixup-init"], data)
     expect(r.experiments.map((e: Experiment) => e.id)).toEqual([
       "LW (no BN)",
       "Kaiming + BN",
