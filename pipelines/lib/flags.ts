@@ -77,6 +77,15 @@ export const lwConfigFrom = (
   varianceTarget: c.lwVarianceTarget === "auto" ? "auto" : Number(c.lwVarianceTarget)
 })
 
+// ---- seeds ------------------------------------------------------------------------------------------------------
+
+/** `--seeds N`: the runs --seed, --seed+1, …, --seed+N−1 (wib-relu, enhanced-init, dropout-ensemble). */
+export const seedsFlag = (d: { default: number; quick: number; doc: string }) =>
+  ({ seeds: { kind: "int", default: d.default, quick: d.quick, check: "1 <= number.integer <= 20", doc: d.doc } }) as const satisfies FlagDefs
+
+/** The seeds `--seed` and `--seeds` name, in order; the first is `--seed` itself (its runs' keys are the one-seed run's). */
+export const seedList = (c: { seed: number; seeds: number }): number[] => Array.from({ length: c.seeds }, (_, k) => c.seed + k)
+
 // ---- optimizer --------------------------------------------------------------------------------------------------
 
 /** `--optimizer` and `--weight-decay`: which of shared/train/optim.ts's update rules trains the full network. */
