@@ -4,7 +4,8 @@
  * Parses and validates flags (exit 2 on a usage error), sets up the cache, runner and reporter, runs the pipeline,
  * checks what it is about to write against the pipeline's results.json schema (pipelines/lib/results.ts; a mismatch
  * fails the run, naming the field, before anything is written), writes `<out>/results.json` and the report files
- * atomically, then rebuilds the run index of the directory above `<out>` (shared/report/run-index.ts).
+ * atomically, then rebuilds the run index of the directory above `<out>` (shared/report/run-index.ts; not when that
+ * is a directory shared with everything else, such as /tmp: `runIndexDir`).
  * SIGINT/SIGTERM interrupt the run between effects: steps flush their checkpoint, nothing half-written is left, and
  * the process exits 130. Typed errors print their message (no stack trace) and exit 1.
  */
@@ -20,7 +21,7 @@ import { openQueue, type QueueClient } from "./queue/client.ts"
 import { Store, type StoreShape, makeDiskStore, writeFileAtomic } from "./store.ts"
 import { codeProvenance } from "./provenance.ts"
 import { writeRunReport } from "../report/write.ts"
-import { writeRunIndex } from "../report/run-index.ts"
+import { runIndexDir, writeRunIndex } from "../report/run-index.ts"
 import { type RunStatus, recordRun } from "./run-log.ts"
 
 export interface RunResult {
@@ -110,12 +111,15 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
     const written = yield* writeRunReport({ out, results, section: section + note, figures })
     reporter.line(`results: ${path.join(out, "results.json")}  report: ${Object.values(written).join("  ")}`)
     // The index is a convenience over the runs beside this one: a failure to write it is a warning, not a failed run.
-    yield* writeRunIndex(path.dirname(path.resolve(out))).pipe(
-      Effect.match({
-        onSuccess: (index) => reporter.line(`run index: ${index.file} (${index.runs.length} runs)`),
-        onFailure: (e) => reporter.warn(`run index not written: ${e.message}`)
-      })
-    )
+    const indexDir = runIndexDir(out, { cwd: process.cwd(), home: os.homedir(), tmp: os.tmpdir() })
+    if ("reason" in indexDir) reporter.line(`run index: not written (${indexDir.reason})`)
+    else
+      yield* writeRunIndex(indexDir.dir).pipe(
+        Effect.match({
+          onSuccess: (index) => reporter.line(`run index: ${index.file} (${index.runs.length} runs)`),
+          onFailure: (e) => reporter.warn(`run index not written: ${e.message}`)
+        })
+      )
     return results
   }).pipe(
     Effect.provide(

@@ -33,7 +33,8 @@ export const StepRecord = Schema.Struct({
   key: Schema.String.annotate({ description: "the step's cache key (sha256, hex)" }),
   cached: Schema.Boolean.annotate({ description: "the output came from the cache" }),
   seconds: Num,
-  resumed: Schema.Boolean.annotate({ description: "the step continued from a checkpoint left by an interrupted run" })
+  resumed: Schema.Boolean.annotate({ description: "the step continued from a checkpoint left by an interrupted run" }),
+  worker: Schema.optional(Schema.String.annotate({ description: "the queue worker (host:pid) that ran the step under --queue; absent when the pipeline's own process did" }))
 }).annotate({ identifier: "StepRecord", description: "One step of the run, computed or from the cache." })
 
 export const Headline = Schema.Struct({

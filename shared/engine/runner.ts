@@ -27,6 +27,8 @@ export interface StepRecord {
   readonly seconds: number
   /** True when the step continued from a checkpoint left by an interrupted run. */
   readonly resumed: boolean
+  /** The queue worker that ran it (`--queue`); absent when this process did. */
+  readonly worker?: string
 }
 
 export interface RunnerOptions {
@@ -133,7 +135,11 @@ export const runStep = <I, O, E, R>(
     if (pending) return (yield* (Deferred.await(pending) as Effect.Effect<O, E | InvalidStepData | StoreError>))
     const deferred = yield* Deferred.make<unknown, unknown>()
     runner.inflight.set(key, deferred)
-    const exit = yield* Effect.exit(execute(step, encoded, context, key, runner))
+    // Interrupted (a timeout, Ctrl-C, a sibling variant's failure): waiters are interrupted too and the key is freed,
+    // or a later run of this key in the same runner would wait on a Deferred nothing completes.
+    const exit = yield* Effect.exit(execute(step, encoded, context, key, runner)).pipe(
+      Effect.onInterrupt(() => Effect.andThen(Deferred.interrupt(deferred), Effect.sync(() => runner.inflight.delete(key))))
+    )
     yield* Deferred.done(deferred, exit as Exit.Exit<unknown, unknown>)
     if (Exit.isFailure(exit)) runner.inflight.delete(key)
     return yield* exit
@@ -200,14 +206,14 @@ const remotely = <I, O, E, R>(
     const outcome = yield* remote.run({ step: step.name, key, input, context, fresh: runner.options.fresh })
     const hit = yield* readCached(step, key)
     if (!hit.found) return yield* new RemoteResultMissing({ step: step.name, key, cache: store.location })
-    const seconds = record(runner, step.name, key, started, { cached: outcome.cached, resumed: outcome.resumed })
+    const seconds = record(runner, step.name, key, started, { cached: outcome.cached, resumed: outcome.resumed, worker: outcome.worker })
     const how = outcome.cached ? "found cached" : outcome.resumed ? "resumed and done" : "done"
     reporter.line(`✓ ${label} ${how} by worker ${outcome.worker} in ${seconds.toFixed(2)}s`)
     return hit.value
   })
 
 /** Adds the step's record to the run's (results.json `steps`); returns its seconds. */
-const record = (runner: RunnerShape, name: string, key: string, started: number, how: { cached: boolean; resumed: boolean }) => {
+const record = (runner: RunnerShape, name: string, key: string, started: number, how: { cached: boolean; resumed: boolean; worker?: string }) => {
   const seconds = (performance.now() - started) / 1000
   runner.records.push({ name, key, ...how, seconds })
   return seconds
@@ -278,8 +284,8 @@ const compute = <I, O, E, R>(
 
 /**
  * Deletes `hashes` except those in `keep`. Blobs are shared by content, so another entry may name one of them (e.g. a
- * shorter training run's output equal to this run's intermediate state): its reader then finds it missing, warns
- * and recomputes (readCached verifies every blob) — a rare recomputation, never a wrong result.
+ * shorter training run's output equal to this run's intermediate state): the store's deleteBlob keeps any blob an
+ * entry still names, and one touched since it started looking (another process about to name it).
  */
 const dropBlobs = (store: StoreShape, hashes: Iterable<string>, keep: ReadonlySet<string>) =>
   Effect.forEach([...hashes].filter((h) => !keep.has(h)), (h) => store.deleteBlob(h), { discard: true })

@@ -238,6 +238,28 @@ export const renderIndex = (runsDir: string, runs: ReadonlyArray<RunEntry>, now:
   ].join("\n")
 }
 
+/**
+ * Where a run whose report went to `out` rebuilds the index: the directory above `out` — unless that is a directory
+ * shared with everything else (the file-system root, the temp root, the home directory, the working directory:
+ * `--out /tmp/x` must not write /tmp/index.html). Then `reason` says why and nothing is written.
+ */
+export const runIndexDir = (
+  out: string,
+  around: { readonly cwd: string; readonly home: string; readonly tmp: string }
+): { readonly dir: string } | { readonly reason: string } => {
+  const dir = path.dirname(path.resolve(around.cwd, out))
+  const shared: ReadonlyArray<readonly [string, string]> = [
+    [path.parse(dir).root, "the file-system root"],
+    [path.resolve(around.tmp), "the temp directory"],
+    [path.resolve(around.home), "the home directory"],
+    [path.resolve(around.cwd), "the working directory"]
+  ]
+  const hit = shared.find(([d]) => d === dir)
+  return hit === undefined
+    ? { dir }
+    : { reason: `${dir} is ${hit[1]}, not a runs directory; put runs under one (--out runs/NAME) or build an index with: npx bun run pipelines/report.ts --runs DIR` }
+}
+
 /** Rebuilds `<runsDir>/index.html` from the runs in it; returns the file and the runs listed. */
 export const writeRunIndex = (runsDir: string, now: () => Date = () => new Date()) =>
   Effect.gen(function* () {

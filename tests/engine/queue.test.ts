@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Effect, Exit } from "effect"
-import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { makeQueueClient, type QueueClient } from "../../shared/engine/queue/client.ts"
@@ -65,6 +65,27 @@ describe("queue protocol", () => {
 
 const withRedis = await requiring("redis")
 
+withRedis("a server with a password: its config readable by its owner only, the password never on a command line", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "lwi-redis-pw-"))
+  // An older config with loose permissions is tightened, not kept.
+  writeFileSync(join(dir, "redis.conf"), "old", { mode: 0o644 })
+  const spawned: string[][] = []
+  const original = Bun.spawnSync
+  // Records every command line the start-up runs (redis-cli's ping), to check the password is not among them.
+  Bun.spawnSync = ((args: string[], options?: unknown) => (spawned.push([...args]), original(args as never, options as never))) as typeof Bun.spawnSync
+  let server: RedisServer | undefined
+  try {
+    server = await startRedisServer({ dir, port: 0, password: "pw-s3cret" })
+    expect(statSync(join(dir, "redis.conf")).mode & 0o777).toBe(0o600)
+    expect(spawned.length).toBeGreaterThan(0)
+    expect(spawned.flat().join(" ")).not.toContain("pw-s3cret")
+  } finally {
+    Bun.spawnSync = original
+    await server?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}, 30_000)
+
 describe("steps on a worker (redis-server on loopback, worker in process)", () => {
   let dir: string
   let server: RedisServer
@@ -111,7 +132,8 @@ describe("steps on a worker (redis-server on loopback, worker in process)", () =
     const before = runs.square
     const out = await runWithEngine(step(square, { n: 7, delayMs: 0 }), a.engine)
     expect(runs.square).toBe(before + 1)
-    expect(a.engine.runner.records.at(-1)).toMatchObject({ name: "square", cached: false })
+    // results.json's steps[] says which worker ran it.
+    expect(a.engine.runner.records.at(-1)).toMatchObject({ name: "square", cached: false, worker: workers.at(-1)!.name })
     expect(a.recording.lines.join("\n")).toMatch(/square \[[0-9a-f]{10}\] done by worker/)
 
     // Another pipeline run: a hit, read from the cache without a job.

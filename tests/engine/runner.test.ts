@@ -216,6 +216,28 @@ describe("checkpoints", () => {
     expect([...store.entries.keys()].filter((k) => k.startsWith("checkpoints/"))).toEqual([])
   })
 
+  test("an interrupted step leaves nothing pending: the same runner runs it again instead of waiting forever", async () => {
+    let calls = 0
+    const s = defineStep({
+      name: "blocks-once",
+      code: import.meta.url,
+      input: Schema.Struct({ n: Schema.Int }),
+      output: Schema.Struct({ n: Schema.Int }),
+      run: (input) =>
+        Effect.gen(function* () {
+          if (++calls === 1) yield* Effect.never
+          return { n: input.n }
+        })
+    })
+    const engine = makeEngine({ store: makeMemoryStore() })
+    const first = await Effect.runPromise(Effect.exit(step(s, { n: 1 }).pipe(Effect.timeout(50))).pipe(Effect.provide(engineLayer(engine))))
+    expect(Exit.isFailure(first)).toBe(true)
+    // Before the fix the key's never-completed Deferred stayed in `inflight`, and this timed out.
+    const again = await runWithEngine(step(s, { n: 1 }).pipe(Effect.timeout(2_000)), engine)
+    expect(again).toEqual({ n: 1 })
+    expect(calls).toBe(2)
+  }, 15_000)
+
   test("superseded checkpoints' blobs are dropped as the step goes, and the last one's when it finishes", async () => {
     const Saved = Schema.Struct({ done: Schema.Int, values: ArtifactRef })
     const s = defineStep({

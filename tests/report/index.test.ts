@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ResultsHead, resultsIssues } from "../../shared/engine/results.ts"
-import { flagsText, readRuns, renderIndex, runStatus, writeRunIndex } from "../../shared/report/run-index.ts"
+import { flagsText, readRuns, renderIndex, runIndexDir, runStatus, writeRunIndex } from "../../shared/report/run-index.ts"
 import { makeTempDir } from "../data/fixtures.ts"
 
 const temp = await makeTempDir("lwi-index-")
@@ -126,6 +126,18 @@ describe("the runs directory's index", () => {
     expect(error._tag).toBe("ForeignIndex")
     expect(error.message).toContain("was not written by lwi: not overwritten")
     expect(fs.readFileSync(path.join(mine, "index.html"), "utf8")).toBe("<h1>my page</h1>")
+  })
+})
+
+describe("where a run rebuilds the index", () => {
+  const around = { cwd: "/work/repo", home: "/home/u", tmp: "/tmp" }
+  test("the directory above --out, never a directory shared with everything else", () => {
+    expect(runIndexDir("runs/demo", around)).toEqual({ dir: "/work/repo/runs" })
+    expect(runIndexDir("/data/runs/a", around)).toEqual({ dir: "/data/runs" })
+    for (const [out, what] of [["/tmp/x", "the temp directory"], ["myrun", "the working directory"], ["/home/u/r", "the home directory"], ["/x", "the file-system root"]]) {
+      const r = runIndexDir(out!, around)
+      expect("reason" in r && r.reason).toContain(what!)
+    }
   })
 })
 

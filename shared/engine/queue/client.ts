@@ -101,7 +101,9 @@ export const makeQueueClient = (options: QueueClientOptions): QueueClient => {
     const existing = await queue.getJob(job.key)
     if (existing && (await existing.getState()) === "failed") await existing.remove()
     const data: StepJob = { step: job.step, key: job.key, input: job.input, context: job.context, fresh: job.fresh, submitter }
-    await queue.add(job.step, data, { jobId: job.key, removeOnComplete: true, removeOnFail: false, attempts: 1 })
+    // A failed job stays for its submitter to read the reason (and for `redis-cli` inspection) for a day, at most the
+    // last 1,000: a long-lived server does not accumulate every failure ever; resubmitting a key replaces its job.
+    await queue.add(job.step, data, { jobId: job.key, removeOnComplete: true, removeOnFail: { age: 24 * 3600, count: 1000 }, attempts: 1 })
     return settle(job.key)
   }
 

@@ -12,7 +12,7 @@
  */
 import { Schema } from "effect"
 import { spawn } from "node:child_process"
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import * as path from "node:path"
 import { parseFlagsOrExit } from "../flags.ts"
@@ -89,8 +89,9 @@ export const redisConfig = (o: { port: number; bind: string; dir: string; passwo
 }
 
 const ping = (port: number, password: string | undefined) => {
-  const args = ["redis-cli", "-h", "127.0.0.1", "-p", String(port), "--no-auth-warning", ...(password ? ["-a", password] : []), "ping"]
-  const r = Bun.spawnSync(args, { stdout: "pipe", stderr: "pipe" })
+  // The password goes through redis-cli's REDISCLI_AUTH, not `-a`: a command line is readable by every user (ps).
+  const env = { ...process.env, ...(password ? { REDISCLI_AUTH: password } : {}) }
+  const r = Bun.spawnSync(["redis-cli", "-h", "127.0.0.1", "-p", String(port), "ping"], { stdout: "pipe", stderr: "pipe", env })
   return r.stdout.toString().trim() === "PONG"
 }
 
@@ -110,7 +111,10 @@ export const startRedisServer = async (options: RedisServerOptions): Promise<Red
   const bind = options.bind ?? "127.0.0.1"
   const daemonize = options.daemonize ?? false
   const config = path.join(dir, "redis.conf")
+  // The config holds the password in clear: readable by its owner only, also when an older file is overwritten
+  // (writeFileSync's mode applies only to a file it creates).
   writeFileSync(config, redisConfig({ port, bind, dir, password: options.password, daemonize }), { mode: 0o600 })
+  chmodSync(config, 0o600)
   bin("redis-cli")
   const child = spawn(bin("redis-server"), [config], { stdio: "ignore", detached: daemonize })
   if (daemonize) child.unref()
