@@ -51,7 +51,7 @@ export const demo = definePipeline({
     ...activationFlag({ default: "relu", doc: "activation of the hidden layers" }),
     ...optimizerFlags,
     // 0.02 with a step decay: trains the 2×32 MLP on circles within the quick run's 8 epochs.
-    ...lrFlag({ sgd: 0.02, doc: "learning rate (halved every third of the epochs)" }),
+    ...lrFlag({ sgd: 0.02, doc: "learning rate, halved every third of the epochs" }),
     ...backendFlags
   },
   setup: setupBackend,

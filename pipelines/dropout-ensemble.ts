@@ -62,7 +62,7 @@ export const dropoutEnsemble = definePipeline({
     dropout: { kind: "number", default: 0.5, check: "0 < number < 1", doc: "dropout rate of the hidden units (the compared net has none)" },
     epochs: { kind: "int", default: 50, quick: 2, check: "1 <= number.integer <= 10000", doc: "training epochs of each net" },
     // SGD with momentum, as the paper (which uses 0.95 and max-norm too); cosine decay so both nets settle.
-    ...lrFlag({ sgd: 0.05, doc: "learning rate (cosine decay)" }),
+    ...lrFlag({ sgd: 0.05, doc: "learning rate, cosine decay" }),
     ...optimizerFlags,
     // The paper's MNIST nets use ReLU (and maxout, logistic); the init stays Kaiming normal whatever the activation.
     ...activationFlag({ default: "relu", doc: "activation of the hidden layers" }),
