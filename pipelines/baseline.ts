@@ -17,18 +17,16 @@ import { definePipeline, step } from "../shared/engine/pipeline.ts"
 import { markdownTable } from "../shared/engine/report.ts"
 import { attempt } from "../shared/errors.ts"
 import { deriveSeed } from "../shared/random.ts"
-import type { DatasetRef } from "../shared/schemas.ts"
 import type { Activation, ModelSpec } from "../shared/models/spec.ts"
 import { evaluate } from "../steps/evaluate.ts"
 import { initWeights } from "../steps/init-weights.ts"
 import { makeCircles } from "../steps/make-circles.ts"
-import { sampleMinibatch } from "../steps/sample-minibatch.ts"
 import { monitorFor } from "../shared/train/monitor.ts"
 import { train } from "../steps/train.ts"
 import { figure, heatmap } from "../shared/report/charts.ts"
 import { accuracyHeadline, initialLossFigure, monitorFigures, trainingCurves } from "./lib/figures.ts"
-import { DATASET_FLAG_NAMES, IMAGE_DATASETS, INIT_FLAG_NAMES, activationFlag, activationFrom, datasetFlags, datasetFrom, initFrom, lsuvFlags, optimizerFlags, optimizerLine, trainConfigFrom } from "./lib/flags.ts"
-import { dataPlan, flaggedInit, prepareSplits, validationFlags } from "./lib/experiment.ts"
+import { DATASET_FLAG_NAMES, IMAGE_DATASETS, INIT_FLAG_NAMES, activationFlag, activationFrom, datasetFlags, datasetFrom, initFrom, lrFlag, lsuvFlags, optimizerFlags, optimizerLine, trainConfigFrom } from "./lib/flags.ts"
+import { dataPlan, flaggedInit, lsuvBatch, prepareSplits, validationFlags } from "./lib/experiment.ts"
 import { baselineResults } from "./lib/results.ts"
 
 /** Every architecture takes the data as it is (ResNet18 with the small-image stem); the MLP also takes circles. */
@@ -54,10 +52,6 @@ const circleSplits = (c: { subset: number; validation: number; testSubset: numbe
     }
   })
 
-/** LSUV's batch: --lsuv-batch training samples, class-balanced, drawn with their own seed. */
-const lsuvBatch = (train: DatasetRef, c: { lsuvBatch: number; seed: number }) =>
-  step(sampleMinibatch, { data: train, amount: { count: c.lsuvBatch }, balanced: true, inputsOnly: true, seed: deriveSeed(c.seed, "lsuv-batch") })
-
 export const baseline = definePipeline({
   name: "baseline",
   results: baselineResults,
@@ -73,7 +67,7 @@ export const baseline = definePipeline({
     init: { kind: "enum", values: INIT_FLAG_NAMES, default: "kaiming-normal", doc: "initializer of every conv/dense layer (lsuv: measured on --lsuv-batch training images)" },
     ...lsuvFlags,
     // SGD with momentum 0.9 and lr 0.01 is the common LeNet recipe (and PyTorch's tutorial values).
-    lr: { kind: "number", default: 0.01, check: "number > 0", doc: "learning rate" },
+    ...lrFlag({ sgd: 0.01, doc: "learning rate" }),
     batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size" },
     ...optimizerFlags,
     ...activationFlag({ default: "relu", doc: "activation" }),

@@ -26,6 +26,7 @@ import { makeCircles } from "../steps/make-circles.ts"
 import { type EpochRecord, type LayerSample, type TrainConfig, monitorFor, train } from "../steps/train.ts"
 import { type FeatureTransform, transformFeatures } from "../steps/transform-features.ts"
 import { initialLossFigure, monitorFigures } from "./lib/figures.ts"
+import { seedList, seedsFlag } from "./lib/flags.ts"
 import { circleNormalizationResults } from "./lib/results.ts"
 
 /** The network of the study: 2 inputs, hidden ReLU layers of 6 and 3 units, 2 logits. */
@@ -48,7 +49,7 @@ export const circleNormalization = definePipeline({
     // Full batch: one epoch is one AdamW step. At lr 3e-4 a weight moves ~3e-4 per step, so learning the circles
     // takes thousands of steps; 4000 is what fits this machine's budget (the README has the measurements).
     epochs: { kind: "int", default: 4000, quick: 40, check: "1 <= number.integer <= 100000", doc: "training steps (full batch: one per epoch)" },
-    seeds: { kind: "int", default: 3, quick: 1, check: "1 <= number.integer <= 20", doc: "seeds (data, init): --seed, --seed+1, ..." },
+    ...seedsFlag({ default: 3, quick: 1, doc: "seeds (data, init): --seed, --seed+1, ..." }),
     samples: { kind: "int", default: 1000, quick: 200, check: "number.integer >= 10", doc: "training points (one full batch)" },
     heldOut: { kind: "int", default: 500, quick: 100, check: "number.integer >= 10", doc: "validation points (the held-out curve), and as many test points" },
     // circles.ts draws radii 1 and 0.5, already about unit scale: ×10 makes the raw version the problem the study
@@ -68,8 +69,7 @@ export const circleNormalization = definePipeline({
       const backend = tf.getBackend()
       const experiments: Experiment[] = []
       const inputs: InputStats[] = []
-      for (let k = 0; k < config.seeds; k++) {
-        const seed = config.seed + k
+      for (const seed of seedList(config)) {
         const circles = (n: number, split: string) =>
           step(makeCircles, { n, noise: config.noise, factor: 0.5, seed: split === "train" ? seed : deriveSeed(seed, `circles/${split}`) })
         const base = {

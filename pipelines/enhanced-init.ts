@@ -20,7 +20,7 @@ import { filterVariances } from "../steps/filter-variances.ts"
 import { initWeights } from "../steps/init-weights.ts"
 import { dataPlan, prepareSplits, trainAndEvaluate } from "./lib/experiment.ts"
 import { enhancedFigures, enhancedHeadline, enhancedReport, summarize } from "./lib/enhanced-report.ts"
-import { trainConfigFrom } from "./lib/flags.ts"
+import { seedList, seedsFlag, trainConfigFrom } from "./lib/flags.ts"
 import { enhancedInitResults } from "./lib/results.ts"
 
 const kaimingNormal = defaultInitConfigs.kaimingNormal
@@ -48,7 +48,7 @@ export const enhancedInit = definePipeline({
     ...dataFlags,
     dataset: { kind: "enum", values: ["fashion-mnist", "cifar10"], default: "fashion-mnist", doc: "dataset (cifar10 needs its files: --data DIR)" },
     depth: { kind: "enum", values: ["20", "56", "110"], default: "20", doc: "CIFAR ResNet depth 6n + 2 (He et al. 2016 §4.2)" },
-    seeds: { kind: "int", default: 3, quick: 2, check: "1 <= number.integer <= 20", doc: "seeds (init draw, batch order): --seed, --seed+1, ..." },
+    ...seedsFlag({ default: 3, quick: 2, doc: "seeds (init draw, batch order): --seed, --seed+1, ..." }),
     // Sized so the default run (5 inits × 3 seeds = 15 trainings) fits ~40 min here with torch on 1 thread while
     // other jobs share the 2 cores (README): the study's question is the first epochs, not a full schedule's accuracy.
     epochs: { kind: "int", default: 3, quick: 2, check: "1 <= number.integer <= 10000", doc: "training epochs" },
@@ -77,7 +77,7 @@ export const enhancedInit = definePipeline({
         activation: "relu"
       }
       const training = { ...trainConfigFrom({ epochs: config.epochs, lr: config.lr, batch: config.batch, seed: config.seed }), optimizer: { kind: "sgd", momentum: 0.9, weightDecay: config.weightDecay } } as const
-      const seeds = Array.from({ length: config.seeds }, (_, k) => config.seed + k)
+      const seeds = seedList(config)
       const runs = []
       const histograms = []
       for (const plan of initsPlan) {

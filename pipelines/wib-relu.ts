@@ -19,6 +19,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { backendFlags, setupBackend } from "../shared/backend/setup.ts"
 import { dataFlags } from "../shared/data/flags.ts"
+import { seedList, seedsFlag } from "./lib/flags.ts"
 import { runMain } from "../shared/engine/main.ts"
 import { markdownTable } from "../shared/engine/report.ts"
 import { type Figure, type Headline, definePipeline, step } from "../shared/engine/pipeline.ts"
@@ -68,7 +69,7 @@ export const wibRelu = definePipeline({
     dataset: { kind: "enum", values: ["fashion-mnist", "mnist", "cifar10"], default: "fashion-mnist", doc: "dataset (cifar10 needs --data DIR)" },
     // 2: three seeds × six networks on all 55,000 images fit the ~25-minute budget on this shared machine (README).
     epochs: { kind: "int", default: 2, quick: 2, check: "1 <= number.integer <= 10000", doc: "training epochs of each network" },
-    seeds: { kind: "int", default: 3, quick: 1, check: "1 <= number.integer <= 20", doc: "seeds (init, batch order, μ batch): --seed, --seed+1, ..." },
+    ...seedsFlag({ default: 3, quick: 1, doc: "seeds (init, batch order, μ batch): --seed, --seed+1, ..." }),
     // Adam with Kingma & Ba's defaults (β 0.9/0.999, ε 1e-8) and their lr 1e-3; the paper's own Adam settings are not quoted here.
     lr: { kind: "number", default: 0.001, check: "number > 0", doc: "Adam learning rate (constant)" },
     // 256: the paper's. --quick: 64, so that its thousand images make enough steps to move off chance.
@@ -97,7 +98,7 @@ export const wibRelu = definePipeline({
       const inputShape = [data.train.height, data.train.width, data.train.channels] as const
       const backend = tf.getBackend()
       const estimator = config.wibEstimate as WibShiftEstimator
-      const seeds = Array.from({ length: config.seeds }, (_, k) => config.seed + k)
+      const seeds = seedList(config)
       const experiments: Experiment[] = []
       const shifts: WibShiftRecord[] = []
       let wibSamples = 0

@@ -230,6 +230,10 @@ export const flaggedInit = (model: ModelSpec, choice: InitChoice, batch: Dataset
     ? Effect.map(heuristicInit(model, choice.config, seed), (weights) => ({ weights, lsuv: undefined }))
     : Effect.map(step(lsuvInit, { model, settings: paperLsuv, batch, seed, backend }), (r) => ({ weights: r.weights, lsuv: r.layers }))
 
+/** LSUV's batch where a pipeline has no LW batch: --lsuv-batch training samples, class-balanced, their own seed. */
+export const lsuvBatch = (train: DatasetRef, c: { lsuvBatch: number; seed: number }) =>
+  step(sampleMinibatch, { data: train, amount: { count: c.lsuvBatch }, balanced: true, inputsOnly: true, seed: deriveSeed(c.seed, "lsuv-batch") })
+
 /** Moves an init learned on one architecture (e.g. ResNet18 without BN) into another (e.g. with BN). */
 export const transferInit = (from: WeightsRef, to: ModelSpec, seed: number) =>
   Effect.map(step(transfer, { from, to, targetInit: standardInit, seed }), (t) => t.weights)

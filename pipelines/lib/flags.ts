@@ -26,7 +26,7 @@ export const trainFlags = (d: {
     subset: { kind: "int", default: d.subset, quick: d.quickSubset, check: "number.integer >= 0", doc: "training samples (0 = all)" },
     testSubset: { kind: "int", default: d.testSubset, quick: d.quickTestSubset, check: "number.integer >= 0", doc: "test samples (0 = all)" },
     // SGD with momentum 0.9 and lr 0.01: the common recipe for both LeNet and ResNet18 from scratch.
-    lr: { kind: "number", default: 0.01, check: "number > 0", doc: "learning rate of the full network" },
+    ...lrFlag({ sgd: 0.01, doc: "learning rate of the full network" }),
     batch: { kind: "int", default: 32, check: "number.integer >= 1", doc: "batch size of the full network" }
   }) as const satisfies FlagDefs
 
@@ -77,12 +77,45 @@ export const lwConfigFrom = (
   varianceTarget: c.lwVarianceTarget === "auto" ? "auto" : Number(c.lwVarianceTarget)
 })
 
+// ---- seeds ------------------------------------------------------------------------------------------------------
+
+/** `--seeds N`: the runs --seed, --seed+1, …, --seed+N−1 (wib-relu, enhanced-init, dropout-ensemble). */
+export const seedsFlag = (d: { default: number; quick: number; doc: string }) =>
+  ({ seeds: { kind: "int", default: d.default, quick: d.quick, check: "1 <= number.integer <= 20", doc: d.doc } }) as const satisfies FlagDefs
+
+/** The seeds `--seed` and `--seeds` name, in order; the first is `--seed` itself (its runs' keys are the one-seed run's). */
+export const seedList = (c: { seed: number; seeds: number }): number[] => Array.from({ length: c.seeds }, (_, k) => c.seed + k)
+
 // ---- optimizer --------------------------------------------------------------------------------------------------
+
+/**
+ * Adam's and AdamW's learning rate when `--lr` is not given: 1e-3, Kingma & Ba's default (Adam, ICLR 2015,
+ * Algorithm 1: α = 0.001) and PyTorch's for both. SGD's lr would be ten times too large for them.
+ */
+export const ADAM_LR = 0.001
+
+/**
+ * `--lr`: `sgd` when the optimizer is SGD (or the pipeline has no `--optimizer`), ADAM_LR for adam/adamw unless `--lr`
+ * is given; the run says so in one line and results.json's config records the lr used.
+ */
+export const lrFlag = (d: { sgd: number; doc: string }) =>
+  ({
+    lr: {
+      kind: "number",
+      default: d.sgd,
+      check: "number > 0",
+      doc: `${d.doc} (adam/adamw without --lr: ${ADAM_LR})`,
+      defaultFrom: (v: Readonly<Record<string, unknown>>) =>
+        v["optimizer"] === "adam" || v["optimizer"] === "adamw"
+          ? { value: ADAM_LR, why: `${v["optimizer"] === "adam" ? "Adam" : "AdamW"}'s default (Kingma & Ba)` }
+          : undefined
+    }
+  }) as const satisfies FlagDefs
 
 /** `--optimizer` and `--weight-decay`: which of shared/train/optim.ts's update rules trains the full network. */
 export const optimizerFlags = {
   // SGD with momentum 0.9: the common recipe for LeNet and ResNet18 from scratch (and every pipeline's until now).
-  optimizer: { kind: "enum", values: ["sgd", "adam", "adamw"], default: "sgd", doc: "optimizer of the full network: sgd (momentum 0.9), adam or adamw (β 0.9/0.999, ε 1e-8); give adam/adamw a smaller --lr, e.g. 0.001" },
+  optimizer: { kind: "enum", values: ["sgd", "adam", "adamw"], default: "sgd", doc: `optimizer of the full network: sgd (momentum 0.9), adam or adamw (β 0.9/0.999, ε 1e-8; lr ${ADAM_LR} unless --lr)` },
   // "default": PyTorch's per optimizer: 0 for SGD and Adam, 0.01 for AdamW.
   weightDecay: { kind: "string", default: "default", check: "/^(default|[0-9]*\\.?[0-9]+(e-?[0-9]+)?)$/", doc: "weight decay: default (sgd/adam 0, adamw 0.01) or a number (L2 for sgd/adam, decoupled for adamw)" }
 } as const satisfies FlagDefs

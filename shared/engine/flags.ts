@@ -18,6 +18,11 @@ export interface FlagDef<T = unknown> {
   readonly check?: string
   /** Environment variable consulted before the default. */
   readonly env?: string
+  /**
+   * A default that follows other flags' values (e.g. `--lr` on `--optimizer`): used instead of `default`/`quick` when
+   * the flag is not given (nor set by `env`) and it returns a value; `why` becomes the run's one line about it.
+   */
+  readonly defaultFrom?: (values: Readonly<Record<string, unknown>>) => { readonly value: T; readonly why: string } | undefined
   /** "dir": a directory the run writes into (created when missing); checked before anything runs. */
   readonly path?: "dir"
   readonly doc: string
@@ -117,7 +122,7 @@ export const parseFlags = <F extends FlagDefs>(
   defs: F,
   argv: ReadonlyArray<string>,
   env: Readonly<Record<string, string | undefined>> = process.env
-): FlagValues<F> & { readonly explicit: ReadonlySet<string> } => {
+): FlagValues<F> & { readonly explicit: ReadonlySet<string>; readonly notes: ReadonlyArray<string> } => {
   const byCli = new Map(Object.keys(defs).map((k) => [kebab(k), k]))
   const given = new Map<string, unknown>()
   for (let i = 0; i < argv.length; i++) {
@@ -145,15 +150,28 @@ export const parseFlags = <F extends FlagDefs>(
   }
   const quick = given.get("quick") === true
   const out: Record<string, unknown> = {}
+  const defaulted = new Set<string>()
   for (const [key, def] of Object.entries(defs)) {
     const fromEnv = def.env ? env[def.env] : undefined
+    const fromUser = given.has(key) || (fromEnv !== undefined && fromEnv !== "")
     out[key] = given.has(key)
       ? given.get(key)
-      : fromEnv !== undefined && fromEnv !== ""
-        ? parseValue(`${kebab(key)} (from ${def.env})`, def, fromEnv)
+      : fromUser
+        ? parseValue(`${kebab(key)} (from ${def.env})`, def, fromEnv!)
         : quick && def.quick !== undefined
           ? def.quick
           : def.default
+    if (!fromUser) defaulted.add(key)
+  }
+  // Defaults that follow other flags, once every flag has its value.
+  const notes: string[] = []
+  for (const [key, def] of Object.entries(defs)) {
+    const derived = defaulted.has(key) ? def.defaultFrom?.(out) : undefined
+    if (derived === undefined) continue
+    out[key] = derived.value
+    notes.push(`${kebab(key)} ${String(derived.value)}: ${derived.why}; --${kebab(key)} to change`)
+  }
+  for (const [key, def] of Object.entries(defs)) {
     if (def.check) {
       // The constraint is data (a string), so its static type is unknown to arktype; it is still parsed and checked.
       const checked = type(def.check as "unknown")(out[key])
@@ -171,7 +189,7 @@ export const parseFlags = <F extends FlagDefs>(
       if (problem) throw new UsageError(`--${kebab(key)} ${value}: ${problem}; choose a directory lwi can write to`)
     }
   }
-  return Object.assign(out as FlagValues<F>, { explicit: new Set(given.keys()) as ReadonlySet<string> })
+  return Object.assign(out as FlagValues<F>, { explicit: new Set(given.keys()) as ReadonlySet<string>, notes: notes as ReadonlyArray<string> })
 }
 
 export const helpText = (program: string, description: string, defs: FlagDefs): string => {

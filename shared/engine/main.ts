@@ -58,6 +58,7 @@ export const runPipeline = async <F extends FlagDefs, Out extends Record<string,
     reporter.line(helpText(`bun run ${usagePath(pipeline.name)}`, pipeline.description, defs))
     return { exitCode: 0 }
   }
+  for (const note of config.notes) reporter.line(note)
   const out = config.out || path.join("runs", pipeline.name)
   const store = options.store ?? makeDiskStore(path.resolve(config.cache))
   const runner = makeRunner({ fresh: config.fresh })

@@ -19,6 +19,8 @@ export type EngineServices = Runner | Store | Reporter
 export type PipelineConfig<F extends FlagDefs> = FlagValues<typeof commonFlags & F> & {
   /** Flags the user gave explicitly (others came from env, --quick or defaults). */
   readonly explicit: ReadonlySet<string>
+  /** One line per default that followed another flag (FlagDef.defaultFrom), e.g. "lr 0.001: Adam's default; --lr to change". */
+  readonly notes: ReadonlyArray<string>
 }
 
 export interface Pipeline<F extends FlagDefs, Out extends Record<string, unknown>, E = never> {

@@ -29,7 +29,7 @@ const runDemo = async (args: string[]) => {
   return { code, stderr }
 }
 
-const inits = ["xavier", "kaiming", "normal(0,1)"]
+const inits = ["xavier-uniform", "kaiming-normal", "random"]
 const results = (out: string) => JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8"))
 const figures = (r: { experiments: Array<Record<string, unknown>> }) =>
   r.experiments.map(({ id, testAccuracy, testLoss, diverged, epochs, finalTrainLoss }) => ({
@@ -138,6 +138,40 @@ describe("demo pipeline", () => {
     expect(resumed.code).toBe(0)
     expect(resumed.stderr).toMatch(/resuming at epoch/)
     expect(figures(results(out))).toEqual(figures(results(await referenceRun())))
+  })
+
+  test("the study flags: --inits (LSUV on training points), --activation, --optimizer with Adam's lr; unusable values stop it", async () => {
+    const out = path.join(tmp, "oflags")
+    const args = ["--quick", "--epochs", "2", "--inits", "kaiming-normal,lsuv", "--activation", "tanh", "--optimizer", "adam", "--cache", path.join(tmp, "cflags")]
+    const run = await runDemo([...args, "--out", out])
+    expect(run.code).toBe(0)
+    expect(run.stderr).toContain("lr 0.001: Adam's default (Kingma & Ba); --lr to change")
+    const r = results(out)
+    expect(r.config).toMatchObject({ optimizer: "adam", lr: 0.001, activation: "tanh", inits: "kaiming-normal,lsuv" })
+    expect(r.experiments.map((e: { id: string }) => e.id)).toEqual(["kaiming-normal", "lsuv"])
+    const names = r.steps.map((s: { name: string }) => s.name)
+    expect(names).toContain("lsuv-init")
+    expect(names).toContain("sample-minibatch")
+    // Two epochs of Adam on circles beat a coin flip (500 test points: 50 % is chance).
+    for (const e of r.experiments) expect(e.testAccuracy).toBeGreaterThan(0.55)
+    expect(fs.readFileSync(path.join(out, "report.md"), "utf8")).toContain("2×32 tanh MLP on circles (1000 training points), 2 epochs, Adam lr 0.001, batch 32.")
+    // An explicit --lr wins, and no line says otherwise.
+    const explicit = await runDemo([...args, "--lr", "0.005", "--out", path.join(tmp, "olr")])
+    expect(explicit.code).toBe(0)
+    expect(explicit.stderr).not.toContain("Adam's default")
+    expect(results(path.join(tmp, "olr")).config.lr).toBe(0.005)
+
+    // An unknown init: a BadConfig naming --inits and the choices, exit 1, nothing written.
+    const bad = await runDemo(["--quick", "--inits", "kaiming-normal,lw", "--cache", path.join(tmp, "cflags"), "--out", path.join(tmp, "obad")])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain("--inits = lw; expected a comma-separated list of heuristic")
+    expect(fs.existsSync(path.join(tmp, "obad", "results.json"))).toBe(false)
+    const badActivation = await runDemo(["--quick", "--activation", "swish", "--out", path.join(tmp, "obad")])
+    expect(badActivation.code).toBe(2)
+    expect(badActivation.stderr).toContain("--activation must be one of sigmoid, tanh, relu")
+    const noDataset = await runDemo(["--quick", "--dataset", "mnist"])
+    expect(noDataset.code).toBe(2)
+    expect(noDataset.stderr).toContain("unknown flag --dataset")
   })
 
   test("unknown and invalid flags are usage errors: a clear message and exit 2", async () => {

