@@ -4,8 +4,8 @@
  * Tables 6.2 and 6.5); and the published ways to train without BN: LSUV (Mishkin & Matas 2016) on the same mini-batch
  * LW learns on, and Fixup (Zhang et al. 2019): its initialization with its scalar biases and multipliers (`fixup`,
  * shared/models/resnet.ts), and its initialization alone on the plain no-BN net (`fixup-init`, the earlier row).
- * Fixup's reference trains the scalars at a tenth of the learning rate; here they take the common one (README says
- * why). Same data, seed and training budget for all; the dataset and mini-batch steps are shared,
+ * As Fixup's reference, the scalars (and fc's bias) train at a tenth of the learning rate (`--fixup-lr-factor`).
+ * Same data, seed and training budget for all; the dataset and mini-batch steps are shared,
  * every LW layer is its own cached step (an interrupted run resumes at the layer it reached), and the report sets out
  * each learned layer's statistics on held-out images as evidence: a validation split carved out of the training set
  * (the test split only scores accuracy).
@@ -70,7 +70,10 @@ export const resnetNobn = definePipeline({
     experiments: { kind: "string", default: "all", doc: `which experiments: all, or a comma-separated list of ${experimentKeys.join(", ")}` },
     // The ImageNet stem (7×7 s2 + max-pool) is the standard ResNet18 and 6× cheaper than the small-image stem on
     // 28 px inputs; --stem small keeps full resolution (3×3 s1, no pool), as CIFAR-style ResNets do.
-    stem: { kind: "enum", values: ["imagenet", "small"], default: "imagenet", doc: "ResNet18 stem" }
+    stem: { kind: "enum", values: ["imagenet", "small"], default: "imagenet", doc: "ResNet18 stem" },
+    // 0.1: Fixup's reference (imagenet_train.py, cifar_train.py) trains every `bias` and `scale` parameter — its
+    // scalars and fc's bias — at a tenth of the base rate. 1 gives the common rate (the README's earlier Fixup rows).
+    fixupLrFactor: { kind: "number", default: 0.1, check: "0 < number <= 1", doc: "learning-rate factor of Fixup's scalar biases, multipliers and fc bias" }
   },
   setup: setupBackend,
   run: (config) =>
@@ -110,7 +113,9 @@ export const resnetNobn = definePipeline({
           const { weights: initial } = yield* flaggedInit(model, choice, data.lwBatch, config.seed, backend)
           // The same evidence at the heuristic start (not under BN, whose running statistics are still 0 and 1).
           if (!e.batchNorm) layerStats[e.id] = yield* initLayerStats(model, initial, data, backend)
-          return yield* trainAndEvaluate(model, initial, data, training, backend)
+          // Fixup's reference trains its scalar biases and multipliers (and the classifier's bias) at a tenth of the rate.
+          const rowTraining = "fixup" in e && e.fixup && config.fixupLrFactor !== 1 ? { ...training, biasLrFactor: config.fixupLrFactor } : training
+          return yield* trainAndEvaluate(model, initial, data, rowTraining, backend)
         })
       )
       // In the plan's order, whatever order the experiments finished in.

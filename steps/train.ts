@@ -47,9 +47,19 @@ export const TrainConfig = Schema.Struct({
   }),
   epochs: PositiveInt,
   batchSize: PositiveInt,
-  seed: Schema.Int
+  seed: Schema.Int,
+  /**
+   * Learning-rate factor for every weight named `bias` or `scale` (a layer's bias, Fixup's scalar biases and
+   * multipliers): Fixup's reference trains those at a tenth of the rate (Zhang et al. 2019, §3). Absent: 1, and the
+   * config (so the key) is what it was before the field existed.
+   */
+  biasLrFactor: Schema.optional(Positive)
 })
 export type TrainConfig = typeof TrainConfig.Type
+
+/** Per trainable variable, the factor its learning rate is multiplied by (`TrainConfig.biasLrFactor`). */
+export const lrFactorsFor = (vars: ReadonlyArray<{ readonly name: string }>, biasLrFactor: number | undefined): number[] | undefined =>
+  biasLrFactor === undefined ? undefined : vars.map((v) => (/\/(bias|scale)(_\d+)?$/.test(v.name) ? biasLrFactor : 1))
 
 /** A statistic that may be NaN/Inf (a diverging run): JSON carries those as null. */
 const Stat = Schema.NullOr(Schema.Number)
@@ -148,7 +158,7 @@ export const train = defineStep({
       // Its weights are loaded below: no initial draw (withPlaceholderWeights).
       const model = withPlaceholderWeights(() => buildModel(input.model))
       const vars = trainableVars(model)
-      const optimizer = makeOptimizer(config.optimizer, vars)
+      const optimizer = makeOptimizer(config.optimizer, vars, lrFactorsFor(vars, config.biasLrFactor))
       // Shares the model's layers: disposing the model disposes its weights.
       const monitor: BatchMonitor | undefined =
         input.monitor === undefined ? undefined : { plan: monitorPlan(model), deadThreshold: input.monitor.deadThreshold }

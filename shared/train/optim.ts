@@ -41,7 +41,8 @@ export interface Optimizer {
   readonly dispose: () => void
 }
 
-export const makeOptimizer = (config: OptimizerConfig, vars: ReadonlyArray<tf.Variable>): Optimizer => {
+/** `lrFactors[i]` multiplies the learning rate of `vars[i]` (e.g. Fixup's scalars at a tenth); absent: 1 for all. */
+export const makeOptimizer = (config: OptimizerConfig, vars: ReadonlyArray<tf.Variable>, lrFactors?: ReadonlyArray<number>): Optimizer => {
   /** A variable from a temporary: tf.variable keeps its own reference, the temporary is disposed here. */
   const variableFrom = (value: tf.Tensor, name?: string) => {
     const variable = tf.variable(value, false, name)
@@ -57,12 +58,13 @@ export const makeOptimizer = (config: OptimizerConfig, vars: ReadonlyArray<tf.Va
     config.kind === "sgd" ? (config.momentum > 0 ? { v: zeros("v") } : {}) : { m: zeros("m"), s: zeros("s") }
   const t = variableFrom(tf.scalar(0))
 
-  const step = (grads: ReadonlyArray<tf.Tensor>, lr: number) =>
+  const step = (grads: ReadonlyArray<tf.Tensor>, baseLr: number) =>
     tf.tidy(() => {
       t.assign(t.add(1))
       const tNow = t.dataSync()[0]!
       const fused = config.kind === "sgd" && fusedSgd()
       vars.forEach((w, i) => {
+        const lr = baseLr * (lrFactors?.[i] ?? 1)
         let g = grads[i]!
         if (wd > 0 && config.kind !== "adamw") g = g.add(w.mul(wd))
         if (fused && w.dtype === "float32" && g.dtype === "float32") {

@@ -19,6 +19,7 @@ import { trainBatch, trainableVars } from "../../shared/train/loop.ts"
 import { monitorPlan } from "../../shared/train/monitor.ts"
 import { makeOptimizer } from "../../shared/train/optim.ts"
 import { readWeights, writeWeights } from "../../shared/train/weights.ts"
+import { lrFactorsFor } from "../../steps/train.ts"
 
 // As `npm test` (--timeout 300000): full-width ResNet18s on 2 shared cores.
 setDefaultTimeout(300_000)
@@ -149,6 +150,26 @@ describe("Fixup's scalars in training, artifacts and walks", () => {
     const unmoved = Object.keys(before).filter((k) => after[k] === before[k])
     expect(unmoved).toEqual([])
     optimizer.dispose()
+    m.dispose()
+  })
+
+  test("--fixup-lr-factor: the scalars and fc's bias (the reference's `bias`/`scale` names) train at the factor's rate, the convs at the base rate", () => {
+    const m = build()
+    const vars = trainableVars(m)
+    const factors = lrFactorsFor(vars, 0.1)!
+    const slow = vars.filter((_, i) => factors[i] === 0.1).map((v) => v.name.replace(/_\d+$/, ""))
+    expect(slow.sort()).toEqual([...referenceScalars.map((n) => `${n}/${n.endsWith("scale") ? "scale" : "bias"}`), "fc/bias"].sort())
+    expect(lrFactorsFor(vars, undefined)).toBeUndefined()
+    // One plain SGD step: each variable moves by lr·factor·g (same gradients for both optimizers).
+    const w = tf.variable(tf.tensor1d([1, 2]), true, "w/kernel")
+    const b = tf.variable(tf.tensor1d([3]), true, "w/bias")
+    const sgd = makeOptimizer({ kind: "sgd", momentum: 0, weightDecay: 0 }, [w, b], lrFactorsFor([w, b], 0.1))
+    sgd.step([tf.tensor1d([1, 1]), tf.tensor1d([1])], 0.5)
+    expect(Array.from(w.dataSync())).toEqual([0.5, 1.5])
+    expect(b.dataSync()[0]).toBeCloseTo(3 - 0.05, 6)
+    sgd.dispose()
+    w.dispose()
+    b.dispose()
     m.dispose()
   })
 
