@@ -27,6 +27,9 @@ const flags = {
   threads: { kind: "int", default: 0, check: "number.integer >= 0", doc: "threads on both sides (0 = the cores this process may use)" },
   lwMaxEpochs: { kind: "int", default: 200, check: "number.integer >= 1", doc: "lwi's LW epochs per layer (the pipeline's default: 200)" },
   stem: { kind: "enum", values: ["imagenet", "small"], default: "imagenet", doc: "ResNet18 stem" },
+  // The thesis's rows: the LW ones (lwi only) and the three the peer has. The LSUV and Fixup rows have no peer (and
+  // LSUV starts without an init-weights step, which the per-experiment grouping below keys on).
+  experiments: { kind: "string", default: "lw,lw-thesis,kaiming,normal,kaiming-bn", doc: "resnet-nobn's --experiments for lwi's side" },
   python: { kind: "string", default: "/usr/bin/python3", doc: "python with torch" },
   json: { kind: "boolean", default: false, doc: "also print both sides' JSON" }
 } as const
@@ -67,7 +70,7 @@ const main = async () => {
   const dir = mkdtempSync(join(os.tmpdir(), "lwi-main-job-"))
   const loads = [os.loadavg()[0]!]
   try {
-    const lwiCmd = [process.execPath, "run", "pipelines/resnet-nobn.ts", ...sizes, "--lw-max-epochs", String(f.lwMaxEpochs), "--cache", join(dir, "cache"), "--out", join(dir, "out")]
+    const lwiCmd = [process.execPath, "run", "pipelines/resnet-nobn.ts", ...sizes, "--lw-max-epochs", String(f.lwMaxEpochs), "--experiments", f.experiments, "--cache", join(dir, "cache"), "--out", join(dir, "out")]
     const lwiRun = await spawnSide(lwiCmd, threads, { LWI_BACKEND: "torch" })
     loads.push(os.loadavg()[0]!)
     if (lwiRun.code !== 0) throw new Error(`lwi's main job failed (exit ${lwiRun.code}): ${lwiRun.stderr.slice(-1000)}`)
