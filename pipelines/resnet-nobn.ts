@@ -46,6 +46,14 @@ const experimentsPlan = [
   { key: "fixup-init", id: "Fixup init only, no scalar biases/multipliers (no BN)", init: "fixup", batchNorm: false }
 ] as const
 const experimentKeys = experimentsPlan.map((e) => e.key)
+// The thesis's comparison (Tables 6.2, 6.5): what `npm start` runs, sized for about half an hour here (README).
+const thesisKeys: ReadonlyArray<string> = ["lw", "lw-thesis", "kaiming", "normal", "kaiming-bn"]
+
+/** The rows `--experiments` names, in the plan's order whatever order they are listed in: all, thesis, or a list. */
+export const selectExperiments = (value: string) => {
+  const keys = value === "all" ? experimentKeys : value === "thesis" ? thesisKeys : listFrom("experiments", value, experimentKeys)
+  return experimentsPlan.filter((e) => keys.includes(e.key))
+}
 
 export const resnetNobn = definePipeline({
   name: "resnet-nobn",
@@ -67,7 +75,11 @@ export const resnetNobn = definePipeline({
     ...optimizerFlags,
     // ReLU: the thesis's ResNet18, and the nonlinearity Kaiming's and Fixup's scalings assume.
     ...activationFlag({ default: "relu", doc: "ResNet18's activation" }),
-    experiments: { kind: "string", default: "all", doc: `which experiments: all, or a comma-separated list of ${experimentKeys.join(", ")}` },
+    experiments: {
+      kind: "string",
+      default: "all",
+      doc: `which experiments: all; thesis (${thesisKeys.join(", ")}: what npm start runs); or a comma-separated list of ${experimentKeys.join(", ")}`
+    },
     // The ImageNet stem (7×7 s2 + max-pool) is the standard ResNet18 and 6× cheaper than the small-image stem on
     // 28 px inputs; --stem small keeps full resolution (3×3 s1, no pool), as CIFAR-style ResNets do.
     stem: { kind: "enum", values: ["imagenet", "small"], default: "imagenet", doc: "ResNet18 stem" },
@@ -81,8 +93,7 @@ export const resnetNobn = definePipeline({
       const backend = tf.getBackend()
       const { dataset, plan } = yield* attempt(async () => ({
         dataset: datasetFrom(config.dataset, IMAGE_DATASETS, "ResNet18 takes images; circles are 2-D points: pipelines/circle-normalization.ts"),
-        // In the plan's order, whatever order they are listed in.
-        plan: experimentsPlan.filter((e) => config.experiments === "all" || listFrom("experiments", config.experiments, experimentKeys).includes(e.key))
+        plan: selectExperiments(config.experiments)
       }))
       const data = yield* prepareData(dataPlan({ ...config, dataset }))
       // The model follows the prepared data: image size, channels and number of classes (an image folder may hold
