@@ -72,10 +72,12 @@ describe("Winograd matches ATen's convolution at ResNet18's shapes (batch 2)", (
       })
     })
   }
-  torchTest("by shape (auto) the 4×4×512 layer runs Winograd: same values as forcing it", () => {
-    const inputs = () => [rand([2, 4, 4, 512], 1), rand([3, 3, 512, 512], 2, -0.05, 0.05)]
-    const auto = withAlgorithm("auto", () => runOn("torch", valueAndGrads(conv("same"), inputs)))
-    const wino = withAlgorithm("winograd", () => runOn("torch", valueAndGrads(conv("same"), inputs)))
-    auto.forEach((o, i) => expect(o.data).toEqual(wino[i]!.data))
+  torchTest("its shape rule (auto-winograd) picks Winograd at 8×8×64 and leaves the 1-channel stem conv alone", () => {
+    const run = (a: ConvAlgorithm, ch: number) =>
+      withAlgorithm(a, () => runOn("torch", valueAndGrads(conv("same"), () => [rand([2, 8, 8, ch], 1), rand([3, 3, ch, 64], 2, -0.05, 0.05)])))
+    const same = (a: ReturnType<typeof run>, b: ReturnType<typeof run>) => a.every((o, i) => o.data.every((v, j) => v === b[i]!.data[j]))
+    expect(same(run("auto-winograd", 64), run("winograd", 64))).toBe(true)
+    expect(same(run("auto-winograd", 64), run("auto", 64))).toBe(false)
+    expect(same(run("auto-winograd", 1), run("auto", 1))).toBe(true)
   })
 })

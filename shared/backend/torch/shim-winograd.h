@@ -48,6 +48,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void wino_in_tile(c
                                                                                float* __restrict out, int64_t ld) {
   const float* q[16];
   for (int k = 0; k < 16; ++k) q[k] = p[k];
+  #pragma omp simd
   for (int64_t j = 0; j < c; ++j) {
     float t[4][4];
     for (int s = 0; s < 4; ++s) {
@@ -67,13 +68,14 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void wino_in_tile(c
 }
 
 // Aᵀ M A for one tile, `c` channels: plane k of M at m + k·ld; y[2u + v] receives output pixel (u, v) (+ bias).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void wino_out_tile(const float* __restrict m, int64_t ld,
-                                                                                int64_t c, const float* bias,
-                                                                                float* const* y) {
+template <bool kBias>
+__attribute__((always_inline)) inline void wino_out_body(const float* __restrict m, int64_t ld, int64_t c,
+                                                         const float* bias, float* const* y) {
   float* y0 = y[0];
   float* y1 = y[1];
   float* y2 = y[2];
   float* y3 = y[3];
+  #pragma omp simd
   for (int64_t j = 0; j < c; ++j) {
     float a0[4], a1[4];  // Aᵀ applied along each row r: a0[r] = m[r][0] + m[r][1] + m[r][2], a1[r] = m[r][1] − m[r][2] − m[r][3]
     for (int r = 0; r < 4; ++r) {
@@ -82,18 +84,23 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void wino_out_tile(
       a0[r] = m0 + m1 + m2;
       a1[r] = m1 - m2 - m3;
     }
-    float v00 = a0[0] + a0[1] + a0[2], v01 = a1[0] + a1[1] + a1[2];
-    float v10 = a0[1] - a0[2] - a0[3], v11 = a1[1] - a1[2] - a1[3];
-    if (bias != nullptr) {
-      v00 += bias[j];
-      v01 += bias[j];
-      v10 += bias[j];
-      v11 += bias[j];
-    }
-    y0[j] = v00;
-    y1[j] = v01;
-    y2[j] = v10;
-    y3[j] = v11;
+    const float b = kBias ? bias[j] : 0.0f;
+    const float v00 = a0[0] + a0[1] + a0[2], v01 = a1[0] + a1[1] + a1[2];
+    const float v10 = a0[1] - a0[2] - a0[3], v11 = a1[1] - a1[2] - a1[3];
+    y0[j] = kBias ? v00 + b : v00;
+    y1[j] = kBias ? v01 + b : v01;
+    y2[j] = kBias ? v10 + b : v10;
+    y3[j] = kBias ? v11 + b : v11;
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void wino_out_tile(const float* __restrict m, int64_t ld,
+                                                                                int64_t c, const float* bias,
+                                                                                float* const* y) {
+  if (bias != nullptr) {
+    wino_out_body<true>(m, ld, c, bias, y);
+  } else {
+    wino_out_body<false>(m, ld, c, bias, y);
   }
 }
 
@@ -104,6 +111,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void wino_grad_tile
   const float* y1 = y[1];
   const float* y2 = y[2];
   const float* y3 = y[3];
+  #pragma omp simd
   for (int64_t j = 0; j < c; ++j) {
     // A = [[1, 0], [1, 1], [1, −1], [0, −1]]: column v of row r is A[r]·(y[0][v], y[1][v]).
     const float c0[4] = {y0[j], y0[j] + y2[j], y0[j] - y2[j], -y2[j]};  // column 0 over rows
@@ -121,6 +129,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void wino_grad_tile
 __attribute__((target_clones("avx512f", "avx2", "default"))) void wino_filter_row(const float* __restrict f,
                                                                                   int64_t ci, float* __restrict u,
                                                                                   int64_t ld) {
+  #pragma omp simd
   for (int64_t j = 0; j < ci; ++j) {
     float t[4][3];  // G g: rows of G = [1 0 0], [½ ½ ½], [½ −½ ½], [0 0 1]
     for (int b = 0; b < 3; ++b) {
@@ -143,6 +152,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void wino_filter_ro
 __attribute__((target_clones("avx512f", "avx2", "default"))) void wino_filter_grad_row(const float* __restrict du,
                                                                                        int64_t ld, int64_t ci,
                                                                                        float* __restrict g) {
+  #pragma omp simd
   for (int64_t j = 0; j < ci; ++j) {
     float t[3][4];  // Gᵀ dU: rows of Gᵀ = [1 ½ ½ 0], [0 ½ −½ 0], [0 ½ ½ 1]
     for (int s = 0; s < 4; ++s) {
@@ -158,22 +168,6 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void wino_filter_gr
     }
   }
 }
-
-// Runs oneDNN's sgemm on the calling thread alone when called inside a parallel region (a block per thread).
-struct OneThreadInParallel {
-  int saved = 0;
-  OneThreadInParallel() {
-    if (omp_in_parallel() && omp_get_max_threads() > 1) {
-      saved = omp_get_max_threads();
-      omp_set_num_threads(1);
-    }
-  }
-  ~OneThreadInParallel() {
-    if (saved > 0) omp_set_num_threads(saved);
-  }
-  OneThreadInParallel(const OneThreadInParallel&) = delete;
-  OneThreadInParallel& operator=(const OneThreadInParallel&) = delete;
-};
 
 inline std::unique_ptr<float[]> floats(int64_t n) { return std::unique_ptr<float[]>(new float[std::max<int64_t>(n, 1)]); }
 
@@ -208,7 +202,7 @@ inline void wino_pass(const float* src, const WinoGeom& g, int64_t cs, int64_t c
   std::fill(zeros.get(), zeros.get() + cs, 0.0f);
   static constexpr int kFlip[4] = {3, 1, 2, 0};
   at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    const OneThreadInParallel one;
+    const OneThread one(omp_in_parallel());  // this block's GEMMs on this thread
     const auto v = floats(16 * tb * cs), m = floats(16 * tb * cd), sink = floats(cd);
     const float* p[16];
     float* y[4];
@@ -259,13 +253,23 @@ inline bool wino_applies(const Tensor& x, const Tensor& f, const Window& win, bo
          win.ow > 0;
 }
 
-// Whether this pass runs as Winograd: where it applies, with conv_algorithm() 0 (by shape) or 3 (forced); never with
-// 1, 2 or 4 (tap GEMM / ATen forced, by shape without Winograd). By shape: outputs of at least 4×4 with 64 channels
-// or more on both sides.
+// Whether the default rule (conv_algorithm() 0) includes Winograd's shape rule. Off: written and tested against ATen
+// and the cpu backend, but not yet timed against oneDNN and the tap GEMM on a quiet machine (the machine was busy
+// with other timings all along). Measure with `bench/profile-ops.ts --model resnet18 --conv-ab` (per conv call, all
+// three algorithms interleaved) and `bench/replay-ab.ts --ab conv --models resnet18` (whole steps), then set true
+// and narrow the shape rule below to what wins.
+constexpr bool kWinogradInAuto = false;
+
+// Whether this pass runs as Winograd: where it applies, forced (conv_algorithm() 3), or by its shape rule (4, or 0
+// when kWinogradInAuto): outputs of at least 4×4 with 64 channels or more on both sides — where a 2×2 tile's 16
+// products replace 36 (fewer at the borders for the tap GEMM) over enough channels that the transforms are cheap
+// beside the GEMMs. Never with 1 or 2 (tap GEMM / ATen forced).
 inline bool use_winograd(const Tensor& x, const Tensor& f, const Window& win, bool depthwise, bool nchw, int64_t in_ch,
                          int64_t out_ch) {
   if (!wino_applies(x, f, win, depthwise, nchw)) return false;
-  if (conv_algorithm() != 0) return conv_algorithm() == 3;
+  const int mode = conv_algorithm();
+  if (mode == 3) return true;
+  if (mode != 4 && !(mode == 0 && kWinogradInAuto)) return false;
   return win.oh >= 4 && win.ow >= 4 && in_ch >= 64 && out_ch >= 64;
 }
 
@@ -340,7 +344,7 @@ inline Tensor wino_backprop_filter(const Tensor& x_in, const Tensor& dy_in, cons
     });
     const float beta = t0 == 0 ? 0.0f : 1.0f;
     at::parallel_for(0, 16, 1, [&](int64_t kb, int64_t ke) {
-      const OneThreadInParallel one;
+      const OneThread one(omp_in_parallel());  // this block's GEMMs on this thread
       for (int64_t k = kb; k < ke; ++k) {
         sgemm_or_throw(dnnl_sgemm(), 'T', 'N', co, ci, rows, d.get() + k * tb * co, co, v.get() + k * tb * ci, ci, beta,
                        dup + k * co * ci, ci);
