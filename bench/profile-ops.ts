@@ -11,9 +11,10 @@
  * --peer captures each distinct call once with its inputs, times it again in isolation and has PyTorch time its own
  * kernel for the same work (bench/op-peer.ts, bench/peers/op_peer_torch.py), printed side by side.
  *
- * --conv-ab re-runs every convolution call once with the tap-GEMM path and once with ATen's (oneDNN's), back to back
- * on the same inputs, and prints both times per shape: a comparison that the machine's load moves far less than two
- * separate runs.
+ * --conv-ab re-runs every convolution call twice with each of the tap-GEMM path, ATen's (oneDNN's) and Winograd
+ * F(2×2, 3×3), interleaved on the same inputs, and prints the times per shape: a comparison that the machine's load
+ * moves far less than separate runs. "Winograd" forces it where it applies (3×3, stride 1) and is the shape rule
+ * elsewhere.
  */
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../shared/backend/select.ts"
@@ -34,7 +35,7 @@ const flags = {
   steps: { kind: "int", default: 10, check: "number.integer >= 1", doc: "profiled steps" },
   warmup: { kind: "int", default: 3, check: "number.integer >= 0", doc: "unprofiled steps first" },
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
-  conv: { kind: "enum", values: ["auto", "gemm", "aten"], default: "auto", doc: "torch convolution algorithm (shim-conv.h)" },
+  conv: { kind: "enum", values: ["auto", "auto-winograd", "gemm", "aten", "winograd"], default: "auto", doc: "torch convolution algorithm (shim-conv.h)" },
   "conv-ab": { kind: "boolean", default: false, doc: "also time every conv call with each algorithm, back to back" },
   peer: { kind: "boolean", default: false, doc: "time each distinct call in isolation beside PyTorch's kernel for it" },
   python: { kind: "string", default: "/usr/bin/python3", doc: "python with torch (for --peer)" },
@@ -62,7 +63,7 @@ const main = async () => {
   const order = Uint32Array.from({ length: set.n }, (_, i) => i)
 
   const rows = new Map<string, Row>()
-  const ab = new Map<string, { calls: number; gemm: number; aten: number }>()
+  const ab = new Map<string, { calls: number; gemm: number; aten: number; winograd: number }>()
   const captured = new Map<string, Captured>()
   let profiling = false
   let nativeMs = 0
@@ -78,8 +79,8 @@ const main = async () => {
     const conv = name.startsWith("conv2d") ? ` s${native.ints[0]} p${native.ints[2]}` : ""
     const key = `${name}(${[a, b, c].filter((h) => h).map(shapeOf).join(", ")})${conv}`
     if (f["conv-ab"] && name.startsWith("conv2d")) {
-      const r = ab.get(key) ?? { calls: 0, gemm: 0, aten: 0 }
-      for (const algorithm of ["gemm", "aten", "gemm", "aten"] as const) {
+      const r = ab.get(key) ?? { calls: 0, gemm: 0, aten: 0, winograd: 0 }
+      for (const algorithm of ["gemm", "aten", "winograd", "gemm", "aten", "winograd"] as const) {
         native.setConvAlgorithm(algorithm)
         const t = performance.now()
         const extra = call(op, a, b, c)
@@ -165,10 +166,13 @@ const main = async () => {
     console.log()
     console.log(
       markdownTable(
-        ["conv (input shapes)", "tap GEMM µs/call", "ATen µs/call", "ATen / GEMM"],
+        ["conv (input shapes)", "tap GEMM µs/call", "ATen µs/call", "Winograd µs/call", "ATen / GEMM", "ATen / Winograd"],
         [...ab.entries()]
           .sort((x, y) => y[1].aten - x[1].aten)
-          .map(([k, r]) => [k, ((1000 * r.gemm) / r.calls).toFixed(0), ((1000 * r.aten) / r.calls).toFixed(0), (r.aten / r.gemm).toFixed(2)])
+          .map(([k, r]) => {
+            const us = (ms: number) => ((1000 * ms) / r.calls).toFixed(0)
+            return [k, us(r.gemm), us(r.aten), us(r.winograd), (r.aten / r.gemm).toFixed(2), (r.aten / r.winograd).toFixed(2)]
+          })
       )
     )
   }

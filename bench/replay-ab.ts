@@ -1,11 +1,14 @@
 /**
- * Step replay on vs off (shared/backend/torch/replay.ts), alternating round by round in one run: lwi's training
- * throughput (bench/train-throughput.ts, torch backend) and each run's peak RSS, per-round ratios and the load.
+ * Step replay on vs off (shared/backend/torch/replay.ts) — or, with `--ab conv`, the default convolution rule
+ * (`--conv auto`) vs the same plus Winograd's shape rule (`--conv auto-winograd`, shared/backend/torch/shim-winograd.h)
+ * — alternating round by round
+ * in one run: lwi's training throughput (bench/train-throughput.ts, torch backend) and each run's peak RSS, per-round
+ * ratios and the load.
  * Peak RSS includes the two steps recorded through tfjs before replay starts (and the shim keeps freed memory), so
  * the replay's own saving shows in the last column: the most bytes of tensors made by a step alive at once, freed
  * as tfjs frees them vs after their last use (logical sizes, from the recorded program).
  *
- *   bun run bench/replay-ab.ts [--models lenet,resnet18-imagenet] [--batches 32,128] [--threads 1] [--rounds 3]
+ *   bun run bench/replay-ab.ts [--ab replay|conv] [--models lenet,resnet18-imagenet] [--batches 32,128] [--threads 1] [--rounds 3]
  */
 import * as os from "node:os"
 import { parseFlagsOrExit } from "../shared/engine/flags.ts"
@@ -13,6 +16,7 @@ import { markdownTable } from "../shared/engine/report.ts"
 import { median, runSide } from "./environment.ts"
 
 const flags = {
+  ab: { kind: "enum", values: ["replay", "conv"], default: "replay", doc: "what to alternate: replay off/on, or conv auto / auto-winograd" },
   models: { kind: "string", default: "lenet,resnet18-imagenet", doc: "architectures" },
   batches: { kind: "string", default: "32,128", doc: "batch sizes" },
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
@@ -26,6 +30,12 @@ type Line = {
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
+
+/** The two sides of each A/B, as train-throughput flags: "off" is the baseline, "on" the change. */
+const sides = {
+  replay: { off: ["--replay", "off"], on: ["--replay", "on"] },
+  conv: { off: ["--conv", "auto"], on: ["--conv", "auto-winograd"] }
+} as const
 
 const main = async () => {
   const f = parseFlagsOrExit(flags)
@@ -42,7 +52,7 @@ const main = async () => {
         const got: Record<string, number> = {}
         for (const mode of ["off", "on"] as const) {
           const cmd = [process.execPath, "run", "bench/train-throughput.ts", "--json", "--backend", "torch", "--model", model, "--batch", batch]
-          const r = await runSide<Line>([...cmd, "--threads", String(f.threads), "--steps", String(f.steps), "--replay", mode], f.threads)
+          const r = await runSide<Line>([...cmd, "--threads", String(f.threads), "--steps", String(f.steps), ...sides[f.ab][mode]], f.threads)
           if ("error" in r) {
             notes.add(`${mode}: ${r.error}`)
             continue
@@ -72,7 +82,7 @@ const main = async () => {
       ])
     }
   }
-  console.log(`${f.threads} thread(s), ${os.cpus().length} cores, load average (1 min) ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}, ${new Date().toISOString()}\n`)
+  console.log(`off = ${sides[f.ab].off.join(" ")}, on = ${sides[f.ab].on.join(" ")}; ${f.threads} thread(s), ${os.cpus().length} cores, load average (1 min) ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}, ${new Date().toISOString()}\n`)
   console.log(markdownTable(["model", "batch", "off img/s", "on img/s", "on/off per round", "median on/off", "peak RSS MiB off / on", "step tensors' peak MiB tfjs / replay", "notes"], rows))
 }
 

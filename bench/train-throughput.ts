@@ -3,7 +3,8 @@
  * momentum update) on real Fashion-MNIST batches, after warm-up. Batches are taken in order from the first
  * `--samples` training images, exactly as bench/peers/train_throughput_torch.py does.
  *
- *   bun run bench/train-throughput.ts --model lenet|resnet18|resnet18-imagenet [--batch 32] [--backend wasm] [--replay on|off] [--json]
+ *   bun run bench/train-throughput.ts --model lenet|resnet18|resnet18-imagenet [--batch 32] [--backend wasm] [--replay on|off]
+ *                                     [--conv auto|auto-winograd|gemm|aten|winograd] [--json]
  *
  * `--replay on` (the default, as in training) runs steps as replays of a recorded step on the torch backend
  * (shared/backend/torch/replay.ts); `off` runs every step through tfjs. The JSON line counts both kinds of
@@ -17,6 +18,7 @@ import { buildModel, type ModelSpec } from "../shared/models/spec.ts"
 import { batchIndices, trainBatch, trainableVars } from "../shared/train/loop.ts"
 import { makeOptimizer } from "../shared/train/optim.ts"
 import { createStepReplay } from "../shared/backend/torch/replay.ts"
+import { torchNative } from "../shared/backend/torch/backend.ts"
 import { ranWith } from "./environment.ts"
 import { fmnistTrain, throughputFlags } from "./fmnist-batches.ts"
 
@@ -26,6 +28,7 @@ const flags = {
   steps: { kind: "int", default: 0, check: "number.integer >= 0", doc: "timed steps (0 = about 10 s worth)" },
   warmup: { kind: "int", default: 5, check: "number.integer >= 0", doc: "untimed steps first" },
   replay: { kind: "enum", values: ["on", "off"], default: "on", doc: "replay recorded steps natively (torch backend)" },
+  conv: { kind: "enum", values: ["auto", "auto-winograd", "gemm", "aten", "winograd"], default: "auto", doc: "torch convolution algorithm (native.ts setConvAlgorithm)" },
   ...throughputFlags
 } as const
 
@@ -40,12 +43,14 @@ const main = async () => {
   const f = parseFlagsOrExit(flags)
   if (f.help) return console.log(helpText("bun run bench/train-throughput.ts", "lwi training throughput", flags))
   tf.env().set("PROD", true)
-  const choice = await selectBackend({ ...(f.backend ? { prefer: f.backend } : {}), threads: f.threads, log: (l) => f.json || console.error(l) })
+  const log = (l: string) => f.json || console.error(l)
+  const choice = await selectBackend({ ...(f.backend ? { prefer: f.backend } : {}), threads: f.threads, log })
+  if (choice.name === "torch") torchNative()!.setConvAlgorithm(f.conv)
+  else if (f.conv !== "auto") log(`--conv ${f.conv} ignored: backend ${choice.name} is not torch`)
   const { set } = await fmnistTrain(f.samples)
   const model = buildModel(specs[f.model]!)
   const vars = trainableVars(model)
   const optimizer = makeOptimizer({ kind: "sgd", momentum: 0.9, weightDecay: 0 }, vars)
-  const log = (l: string) => f.json || console.error(l)
   const replay = createStepReplay({ enabled: f.replay === "on", log })
   const order = Uint32Array.from({ length: set.n }, (_, i) => i)
   const batches = Math.floor(set.n / f.batch)
@@ -75,6 +80,7 @@ const main = async () => {
     seconds,
     imagesPerSecond: (steps * f.batch) / seconds,
     replay: { mode: f.replay, ...replay.facts() },
+    conv: choice.name === "torch" ? f.conv : "n/a (not torch)",
     data: "fashion-mnist train (real batches, in order)",
     machine: machine(),
     ranWith: ranWith(choice.name, f.threads)

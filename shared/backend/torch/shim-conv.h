@@ -101,8 +101,10 @@ inline void sgemm_or_throw(Sgemm f, char ta, char tb, int64_t m, int64_t n, int6
   if (st != 0) throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(st));
 }
 
-// Which convolution algorithm to use: 0 = by shape (use_tap_gemm), 1 = tap-GEMM wherever it applies, 2 = ATen (oneDNN).
-// Set through lwi_conv_algorithm, for tests and measurements.
+// Which convolution algorithm to use: 0 = by shape (use_tap_gemm; Winograd too when kWinogradInAuto), 1 = tap-GEMM
+// wherever it applies, 2 = ATen (oneDNN), 3 = Winograd wherever it applies (shim-winograd.h), by shape elsewhere,
+// 4 = by shape with Winograd's shape rule (what 0 becomes once Winograd is measured faster). Set through
+// lwi_conv_algorithm, for tests and measurements.
 inline int& conv_algorithm() {
   static int mode = 0;
   return mode;
@@ -137,7 +139,7 @@ inline bool use_tap_gemm(const Tensor& x, const Tensor& f, const Window& win, bo
   if (depthwise || nchw || dnnl_sgemm() == nullptr) return false;
   if (x.scalar_type() != at::kFloat || f.scalar_type() != at::kFloat) return false;
   if (x.numel() == 0 || f.numel() == 0) return false;
-  if (conv_algorithm() != 0) return conv_algorithm() == 1;
+  if (conv_algorithm() == 1 || conv_algorithm() == 2) return conv_algorithm() == 1;
   const int64_t px = win.oh * win.ow;
   switch (pass) {
     case ConvPass::kForward:

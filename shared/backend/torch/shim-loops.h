@@ -177,23 +177,21 @@ Sgemm dnnl_sgemm() {
   return fn;
 }
 
-// Runs the scope on one OpenMP thread when `work` (multiply-adds) is below `threshold`: oneDNN's sgemm opens a
-// parallel region for any size, and a dense layer of LeNet (at most 1.5 M multiply-adds, ~30 µs) gains nothing
-// from a second thread while waking it costs more than the product (40 µs instead of 2 for 32×84·84×10 at 2
-// threads on a loaded machine, bench/profile-ops.ts --peer). Restores the calling thread's team size.
-struct SerialBelow {
+// Runs the scope on one OpenMP thread when `when` holds (oneDNN's sgemm opens a parallel region for any size);
+// restores the calling thread's team size.
+struct OneThread {
   int saved = 0;
-  SerialBelow(int64_t work, int64_t threshold) {
-    if (work < threshold && omp_get_max_threads() > 1) {
+  explicit OneThread(bool when) {
+    if (when && omp_get_max_threads() > 1) {
       saved = omp_get_max_threads();
       omp_set_num_threads(1);
     }
   }
-  ~SerialBelow() {
+  ~OneThread() {
     if (saved > 0) omp_set_num_threads(saved);
   }
-  SerialBelow(const SerialBelow&) = delete;
-  SerialBelow& operator=(const SerialBelow&) = delete;
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
 };
 
 // A 2-D float matrix as BLAS sees it: row-major storage, maybe transposed, with a leading dimension.
@@ -238,7 +236,10 @@ Tensor gemm(const Tensor& a_in, const Tensor& b_in, const Tensor* bias) {
     y = at::empty(out_shape, a.options());
   }
   const Tensor y3 = y.view({batch, m, n});
-  const SerialBelow serial(batch * m * n * k, int64_t{1} << 21);
+  // A dense layer of LeNet (at most 1.5 M multiply-adds, ~30 µs) gains nothing from a second thread while waking it
+  // costs more than the product (40 µs instead of 2 for 32×84·84×10 at 2 threads on a loaded machine,
+  // bench/profile-ops.ts --peer): products under 2 M multiply-adds run on one thread.
+  const OneThread serial(batch * m * n * k < (int64_t{1} << 21));
   for (int64_t i = 0; i < batch; ++i) {
     const Tensor ai = a[i], bi = b[i];
     BlasMat ba, bb;

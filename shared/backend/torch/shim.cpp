@@ -31,6 +31,7 @@
 #include "shim-layout.h"
 #include "shim-loops.h"
 #include "shim-pool.h"
+#include "shim-winograd.h"
 
 using at::Tensor;
 using namespace lwi;
@@ -423,6 +424,12 @@ const std::vector<Op>& ops() {
       OP("conv2d") {
         const Window w = Window::read(I);
         const bool dw = I[12], nchw = I[13];
+        if (use_winograd(A, B, w, dw, nchw, A.size(3), B.size(3))) {
+          const bool fuse = HAS(2) && C.scalar_type() == at::kFloat && C.dim() == 1 && C.size(0) == B.size(3);
+          Tensor y = wino_forward(A, B, w, fuse ? &C : nullptr);
+          if (HAS(2) && !fuse) y = y + C;
+          return activate(y, I[14], F[0], I[14] == kPrelu ? &ptr_at(0) : nullptr);
+        }
         if (use_tap_gemm(A, B, w, dw, nchw, ConvPass::kForward, A.size(1), A.size(2), A.size(3), B.size(3))) {
           Tensor y = tap_conv_forward(A, B, w);
           if (HAS(2)) y = y + C;
@@ -445,6 +452,10 @@ const std::vector<Op>& ops() {
         const Window w = Window::read(I);
         const bool dw = I[12], nchw = I[13];
         const int64_t n = I[15], h = I[16], wd = I[17], c = I[18];
+        const bool dy_fits = A.dim() == 4 && A.size(0) == n && A.size(1) == w.oh && A.size(2) == w.ow;
+        if (dy_fits && use_winograd(A, B, w, dw, nchw, c, A.size(3)) && B.size(2) == c && B.size(3) == A.size(3)) {
+          return wino_backprop_input(A, B, w, n, h, wd, c);
+        }
         if (use_tap_gemm(A, B, w, dw, nchw, ConvPass::kInputGrad, h, wd, c, A.size(3)) && A.dim() == 4 && A.size(0) == n && A.size(1) == w.oh && A.size(2) == w.ow) {
           return tap_conv_backprop_input(A, B, w, n, h, wd, c);
         }
@@ -464,6 +475,10 @@ const std::vector<Op>& ops() {
         const Window w = Window::read(I);
         const bool dw = I[12], nchw = I[13];
         const int64_t fh = I[19], fw = I[20], fi = I[21], fo = I[22];
+        const bool dy_fits = B.dim() == 4 && B.size(1) == w.oh && B.size(2) == w.ow && B.size(3) == fo;
+        if (dy_fits && A.dim() == 4 && A.size(3) == fi && B.size(0) == A.size(0) && use_winograd(A, B, w, dw, nchw, fi, fo)) {
+          return wino_backprop_filter(A, B, w, fo);
+        }
         if (use_tap_gemm(A, B, w, dw, nchw, ConvPass::kFilterGrad, A.size(1), A.size(2), fi, fo) && B.dim() == 4 && B.size(1) == w.oh && B.size(2) == w.ow && B.size(3) == fo) {
           return tap_conv_backprop_filter(A, B, w, fo);
         }
