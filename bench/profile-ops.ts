@@ -35,7 +35,7 @@ const flags = {
   steps: { kind: "int", default: 10, check: "number.integer >= 1", doc: "profiled steps" },
   warmup: { kind: "int", default: 3, check: "number.integer >= 0", doc: "unprofiled steps first" },
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
-  conv: { kind: "enum", values: ["auto", "auto-winograd", "gemm", "aten", "winograd"], default: "auto", doc: "torch convolution algorithm (shim-conv.h)" },
+  conv: { kind: "enum", values: ["auto", "direct", "gemm", "aten", "winograd"], default: "auto", doc: "torch convolution algorithm (shim-conv.h)" },
   "conv-ab": { kind: "boolean", default: false, doc: "also time every conv call with each algorithm, back to back" },
   peer: { kind: "boolean", default: false, doc: "time each distinct call in isolation beside PyTorch's kernel for it" },
   python: { kind: "string", default: "/usr/bin/python3", doc: "python with torch (for --peer)" },

@@ -1,6 +1,6 @@
 /**
  * Step replay on vs off (shared/backend/torch/replay.ts) — or, with `--ab conv`, the default convolution rule
- * (`--conv auto`) vs the same plus Winograd's shape rule (`--conv auto-winograd`, shared/backend/torch/shim-winograd.h)
+ * without Winograd (`--conv direct`) vs the default, which adds Winograd's shape rule (`--conv auto`, shared/backend/torch/shim-winograd.h)
  * — alternating round by round
  * in one run: lwi's training throughput (bench/train-throughput.ts, torch backend) and each run's peak RSS, per-round
  * ratios and the load.
@@ -16,7 +16,7 @@ import { markdownTable } from "../shared/engine/report.ts"
 import { median, runSide } from "./environment.ts"
 
 const flags = {
-  ab: { kind: "enum", values: ["replay", "conv"], default: "replay", doc: "what to alternate: replay off/on, or conv auto / auto-winograd" },
+  ab: { kind: "enum", values: ["replay", "conv"], default: "replay", doc: "what to alternate: replay off/on, or conv direct (off) / auto (on)" },
   models: { kind: "string", default: "lenet,resnet18-imagenet", doc: "architectures" },
   batches: { kind: "string", default: "32,128", doc: "batch sizes" },
   threads: { kind: "int", default: 1, check: "number.integer >= 1", doc: "intra-op threads" },
@@ -34,7 +34,7 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
 /** The two sides of each A/B, as train-throughput flags: "off" is the baseline, "on" the change. */
 const sides = {
   replay: { off: ["--replay", "off"], on: ["--replay", "on"] },
-  conv: { off: ["--conv", "auto"], on: ["--conv", "auto-winograd"] }
+  conv: { off: ["--conv", "direct"], on: ["--conv", "auto"] }
 } as const
 
 const main = async () => {

@@ -4,7 +4,7 @@
  * `--samples` training images, exactly as bench/peers/train_throughput_torch.py does.
  *
  *   bun run bench/train-throughput.ts --model lenet|resnet18|resnet18-imagenet [--batch 32] [--backend wasm] [--replay on|off]
- *                                     [--conv auto|auto-winograd|gemm|aten|winograd] [--json]
+ *                                     [--conv auto|direct|gemm|aten|winograd] [--json]
  *
  * `--replay on` (the default, as in training) runs steps as replays of a recorded step on the torch backend
  * (shared/backend/torch/replay.ts); `off` runs every step through tfjs. The JSON line counts both kinds of
@@ -28,7 +28,7 @@ const flags = {
   steps: { kind: "int", default: 0, check: "number.integer >= 0", doc: "timed steps (0 = about 10 s worth)" },
   warmup: { kind: "int", default: 5, check: "number.integer >= 0", doc: "untimed steps first" },
   replay: { kind: "enum", values: ["on", "off"], default: "on", doc: "replay recorded steps natively (torch backend)" },
-  conv: { kind: "enum", values: ["auto", "auto-winograd", "gemm", "aten", "winograd"], default: "auto", doc: "torch convolution algorithm (native.ts setConvAlgorithm)" },
+  conv: { kind: "enum", values: ["auto", "direct", "gemm", "aten", "winograd"], default: "auto", doc: "torch convolution algorithm (native.ts setConvAlgorithm)" },
   ...throughputFlags
 } as const
 

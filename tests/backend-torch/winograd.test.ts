@@ -72,12 +72,12 @@ describe("Winograd matches ATen's convolution at ResNet18's shapes (batch 2)", (
       })
     })
   }
-  torchTest("its shape rule (auto-winograd) picks Winograd at 8×8×64 and leaves the 1-channel stem conv alone", () => {
+  torchTest("its shape rule (the default, auto) picks Winograd at 8×8×64 and leaves the 1-channel stem conv alone", () => {
     const run = (a: ConvAlgorithm, ch: number) =>
       withAlgorithm(a, () => runOn("torch", valueAndGrads(conv("same"), () => [rand([2, 8, 8, ch], 1), rand([3, 3, ch, 64], 2, -0.05, 0.05)])))
     const same = (a: ReturnType<typeof run>, b: ReturnType<typeof run>) => a.every((o, i) => o.data.every((v, j) => v === b[i]!.data[j]))
-    expect(same(run("auto-winograd", 64), run("winograd", 64))).toBe(true)
-    expect(same(run("auto-winograd", 64), run("auto", 64))).toBe(false)
-    expect(same(run("auto-winograd", 1), run("auto", 1))).toBe(true)
+    expect(same(run("auto", 64), run("winograd", 64))).toBe(true)
+    expect(same(run("auto", 64), run("direct", 64))).toBe(false)
+    expect(same(run("auto", 1), run("direct", 1))).toBe(true)
   })
 })

@@ -50,8 +50,8 @@ export interface NativeTap {
 /** A replay program built in the shim (shim-replay.h); freed with `freeProgram`. */
 export type ProgramHandle = Pointer
 
-export type ConvAlgorithm = "auto" | "gemm" | "aten" | "winograd" | "auto-winograd"
-const convAlgorithmCode: Record<ConvAlgorithm, number> = { auto: 0, gemm: 1, aten: 2, winograd: 3, "auto-winograd": 4 }
+export type ConvAlgorithm = "auto" | "gemm" | "aten" | "winograd" | "direct"
+const convAlgorithmCode: Record<ConvAlgorithm, number> = { auto: 0, gemm: 1, aten: 2, winograd: 3, direct: 4 }
 
 export interface Native {
   /** Op indices by name. */
@@ -75,11 +75,11 @@ export interface Native {
   readonly live: () => number
   readonly setThreads: (n: number) => void
   /**
-   * Convolution algorithm (shim-conv.h): "auto" picks by shape (the default), "gemm" forces one sgemm per filter
+   * Convolution algorithm (shim-conv.h): "auto" picks by shape among Winograd, the tap GEMM and ATen (the default),
+   * "direct" by shape without Winograd (the rule before it, for A/B runs), "gemm" forces one sgemm per filter
    * tap wherever it applies (float NHWC, not depthwise), "aten" forces ATen's (oneDNN's) convolution, "winograd"
    * forces Winograd F(2×2, 3×3) (shim-winograd.h) wherever it applies (3×3, stride 1, undilated) and picks by shape
-   * elsewhere, "auto-winograd" is "auto" plus Winograd where its shape rule picks it (not the default until timed:
-   * shim-winograd.h `kWinogradInAuto`). For tests and measurements.
+   * elsewhere. For tests and measurements.
    */
   readonly setConvAlgorithm: (algorithm: ConvAlgorithm) => void
   /**

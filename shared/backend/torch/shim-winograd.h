@@ -253,15 +253,11 @@ inline bool wino_applies(const Tensor& x, const Tensor& f, const Window& win, bo
          win.ow > 0;
 }
 
-// Whether the default rule (conv_algorithm() 0) includes Winograd's shape rule. Off: written and tested against ATen
-// and the cpu backend, but not yet timed against oneDNN and the tap GEMM on a quiet machine (the machine was busy
-// with other timings all along). Measure with `bench/profile-ops.ts --model resnet18 --conv-ab` (per conv call, all
-// three algorithms interleaved) and `bench/replay-ab.ts --ab conv --models resnet18` (whole steps), then set true
-// and narrow the shape rule below to what wins.
-constexpr bool kWinogradInAuto = false;
-
-// Whether this pass runs as Winograd: where it applies, forced (conv_algorithm() 3), or by its shape rule (4, or 0
-// when kWinogradInAuto): outputs of at least 4×4 with 64 channels or more on both sides — where a 2×2 tile's 16
+// Whether this pass runs as Winograd: where it applies, forced (conv_algorithm() 3), or by its shape rule in the
+// default (0; 4 = the default without Winograd, the rule before it, for A/B runs). Timed as whole training steps,
+// `bench/replay-ab.ts --ab conv` (BENCHMARKS.md, 2026-12-03 17:45–17:55, load 1.3–3.8): ResNet18 small stem on/off
+// 1.35× at batch 32, 1 thread; 1.25× / 1.16× at batch 32 / 128, 2 threads; ImageNet stem 1.08× / 1.02× / 1.17×
+// (medians of 3 alternating rounds). Outputs of at least 4×4 with 64 channels or more on both sides — where a 2×2 tile's 16
 // products replace 36 (fewer at the borders for the tap GEMM) over enough channels that the transforms are cheap
 // beside the GEMMs. Never with 1 or 2 (tap GEMM / ATen forced).
 inline bool use_winograd(const Tensor& x, const Tensor& f, const Window& win, bool depthwise, bool nchw, int64_t in_ch,
@@ -269,7 +265,7 @@ inline bool use_winograd(const Tensor& x, const Tensor& f, const Window& win, bo
   if (!wino_applies(x, f, win, depthwise, nchw)) return false;
   const int mode = conv_algorithm();
   if (mode == 3) return true;
-  if (mode != 4 && !(mode == 0 && kWinogradInAuto)) return false;
+  if (mode != 0) return false;
   return win.oh >= 4 && win.ow >= 4 && in_ch >= 64 && out_ch >= 64;
 }
 
