@@ -5,8 +5,12 @@
  * (its keys are the ones it always had): the default `--seeds 1` writes no `overSeeds`.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test"
+import Ajv2020 from "ajv/dist/2020.js"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { resultsIssues } from "../../shared/engine/results.ts"
+import { pipelineResults } from "../../pipelines/lib/results.ts"
+import { SCHEMAS_DIR } from "../../scripts/results-schema.ts"
 import { meanSd, summarizeSeeds } from "../../pipelines/lib/over-seeds.ts"
 import { makeTempDir, writeMnistDir } from "../data/fixtures.ts"
 import { runPipelineProcess } from "./run.ts"
@@ -78,6 +82,11 @@ describe("--seeds 2", () => {
     expect(report).toMatch(/\| LW \(no BN\) \| \d+\.\d\d ± \d+\.\d\d % \|/)
     expect(fs.existsSync(path.join(out, "figures", "test-accuracy-seeds.svg"))).toBe(true)
     expect(r.headline[0].label).toBe("LW (no BN) test accuracy, mean of 2 seeds")
+    // Read by another tool: valid against the published schema, nothing undeclared.
+    const schema = JSON.parse(fs.readFileSync(path.join(SCHEMAS_DIR, "resnet-nobn.results.schema.json"), "utf8"))
+    const validate = new Ajv2020({ strict: true, allErrors: true }).compile(schema)
+    expect(validate(r), JSON.stringify(validate.errors)).toBe(true)
+    expect(resultsIssues(pipelineResults["resnet-nobn"], r, { excess: "error" })).toEqual([])
   })
 
   test("lenet-init-grid: every cell per seed; the grid gives the means", async () => {
