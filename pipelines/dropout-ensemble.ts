@@ -29,7 +29,7 @@ import { initWeights } from "../steps/init-weights.ts"
 import { mcDropout } from "../steps/mc-dropout.ts"
 import { trainDropout } from "../steps/train-dropout.ts"
 import { trainingCurves } from "./lib/figures.ts"
-import { type MeanSd, meanSd } from "./lib/enhanced-report.ts"
+import { type MeanSd, meanSd, numSd, pctSd } from "./lib/over-seeds.ts"
 import { activationFlag, activationFrom, lrFlag, optimizerFlags, optimizerLine, seedList, seedsFlag, trainConfigFrom } from "./lib/flags.ts"
 import { dropoutEnsembleResults } from "./lib/results.ts"
 import { dataPlan, prepareSplits } from "./lib/experiment.ts"
@@ -41,9 +41,6 @@ export const passCheckpoints = (max: number): number[] => {
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`
-/** "4.10 ± 0.21 %" (sd omitted for one seed); "–" where no seed has a value. */
-const pctSd = (m: MeanSd) => (m.mean === null ? "–" : `${(100 * m.mean).toFixed(2)}${m.sd === null ? "" : ` ± ${(100 * m.sd).toFixed(2)}`} %`)
-const numSd = (m: MeanSd, digits: number) => (m.mean === null ? "–" : `${m.mean.toFixed(digits)}${m.sd === null ? "" : ` ± ${m.sd.toFixed(digits)}`}`)
 /** A signed difference in points: "+0.45 pt", "−0.10 pt". */
 const pt = (d: number) => `${d >= 0 ? "+" : "−"}${(100 * Math.abs(d)).toFixed(2)} pt`
 

@@ -10,9 +10,17 @@
  * each learned layer's statistics on held-out images as evidence: a validation split carved out of the training set
  * (the test split only scores accuracy).
  *
+ * `--seeds N` trains every row once per seed --seed, --seed+1, …: a seed draws the initial weights (LW's starting
+ * draw, LSUV's orthogonal draw, the heuristic inits), the LW mini-batch (which LW and LSUV learn on) and the order of
+ * the training batches; the data split (training subset, validation and test images) stays --seed's for all, so every
+ * seed is scored on the same test images. The first seed's rows are the one-seed run's (same steps, same keys) and
+ * keep its curves, monitor and per-layer evidence; results.json's `overSeeds` gives every seed's figures and the
+ * mean ± sd per row.
+ *
  *   bun run pipelines/resnet-nobn.ts [--quick] [--epochs N] [--subset N] [--validation 200] [--stem imagenet|small]
  *                                    [--dataset fashion-mnist|mnist|cifar10|cifar100|imagenette --data DIR] [--size 64]
  *                                    [--experiments lw,lsuv,fixup,fixup-init] [--optimizer sgd|adam|adamw] [--activation relu|wib-relu|...]
+ *                                    [--seeds 5]
  */
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
@@ -23,9 +31,10 @@ import { definePipeline, variants } from "../shared/engine/pipeline.ts"
 import { attempt } from "../shared/errors.ts"
 import { lwPresets } from "../shared/lw/config.ts"
 import type { ModelSpec } from "../shared/models/spec.ts"
-import { dataPlan, dataShape, dataSplits, flaggedInit, initLayerStats, learnedInit, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
-import { IMAGE_DATASETS, activationFlag, activationFrom, datasetFlags, datasetFrom, datasetLine, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, trainConfigFrom, trainFlags } from "./lib/flags.ts"
+import { dataPlan, dataShape, dataSplits, flaggedInit, initLayerStats, learnedInit, lwBatchOf, prepareData, trainAndEvaluate, validationFlags } from "./lib/experiment.ts"
+import { IMAGE_DATASETS, activationFlag, activationFrom, datasetFlags, datasetFrom, datasetLine, initFrom, listFrom, lwConfigFrom, lwFlags, optimizerFlags, optimizerLine, seedList, seedsFlag, trainConfigFrom, trainFlags } from "./lib/flags.ts"
 import { accuracyHeadline, experimentFigures } from "./lib/figures.ts"
+import { seedsFigure, seedsHeadline, seedsTable, summarizeSeeds } from "./lib/over-seeds.ts"
 import { type LayerStatsRow, evidenceHeading, experimentTable, layerStatsSections, splitsNote } from "./lib/report.ts"
 import { resnetNobnResults } from "./lib/results.ts"
 
@@ -85,7 +94,9 @@ export const resnetNobn = definePipeline({
     stem: { kind: "enum", values: ["imagenet", "small"], default: "imagenet", doc: "ResNet18 stem" },
     // 0.1: Fixup's reference (imagenet_train.py, cifar_train.py) trains every `bias` and `scale` parameter — its
     // scalars and fc's bias — at a tenth of the base rate. 1 gives the common rate (the README's earlier Fixup rows).
-    fixupLrFactor: { kind: "number", default: 0.1, check: "0 < number <= 1", doc: "learning-rate factor of Fixup's scalar biases, multipliers and fc bias" }
+    fixupLrFactor: { kind: "number", default: 0.1, check: "0 < number <= 1", doc: "learning-rate factor of Fixup's scalar biases, multipliers and fc bias" },
+    // 1: the main job is timed as one run; rows within a point of each other want several (README).
+    ...seedsFlag({ default: 1, quick: 1, doc: "seeds (init draw, LW batch, batch order): --seed, --seed+1, ...; the data split is --seed's" })
   },
   setup: setupBackend,
   run: (config) =>
@@ -109,41 +120,67 @@ export const resnetNobn = definePipeline({
       })
       const training = trainConfigFrom(config)
       const layerStats: Record<string, ReadonlyArray<LayerStatsRow>> = {}
-      const experiments = yield* variants(plan, (e) =>
+      // Every row for one seed. The first is the one-seed run as it always was; another draws its own LW batch from the
+      // same training split and trains without the monitor (its curves and evidence are the first seed's to show).
+      const rowsFor = (seed: number, first: boolean) =>
         Effect.gen(function* () {
-          const model = resnet(e)
-          if (e.init === "lw" || e.init === "lwThesis") {
-            const flagged = lwConfigFrom(lwPresets.lw, config)
-            const { init, momentum } = lwPresets.lwThesis
-            const lwConfig = e.init === "lw" ? flagged : { ...flagged, init, momentum }
-            const lw = yield* learnedInit(model, data, lwConfig, config.seed, backend)
-            layerStats[e.id] = lw.layerStats
-            return { ...(yield* trainAndEvaluate(model, lw.weights, data, training, backend)), lwSeconds: lw.seconds, lwLayers: lw.layers }
-          }
-          const choice = initFrom(e.init === "kaiming" ? "kaiming-normal" : e.init)
-          const { weights: initial } = yield* flaggedInit(model, choice, data.lwBatch, config.seed, backend)
-          // The same evidence at the heuristic start (not under BN, whose running statistics are still 0 and 1).
-          if (!e.batchNorm) layerStats[e.id] = yield* initLayerStats(model, initial, data, backend)
-          // Fixup's reference trains its scalar biases and multipliers (and the classifier's bias) at a tenth of the rate.
-          const rowTraining = "fixup" in e && e.fixup && config.fixupLrFactor !== 1 ? { ...training, biasLrFactor: config.fixupLrFactor } : training
-          return yield* trainAndEvaluate(model, initial, data, rowTraining, backend)
+          const seeded = first ? data : { ...data, lwBatch: yield* lwBatchOf(data.train, config.lwBatch, seed) }
+          const seededTraining = first ? training : { ...training, seed }
+          const options = first ? {} : { monitor: "off" as const }
+          return yield* variants(plan, (e) =>
+            Effect.gen(function* () {
+              const model = resnet(e)
+              if (e.init === "lw" || e.init === "lwThesis") {
+                const flagged = lwConfigFrom(lwPresets.lw, config)
+                const { init, momentum } = lwPresets.lwThesis
+                const lwConfig = e.init === "lw" ? flagged : { ...flagged, init, momentum }
+                const lw = yield* learnedInit(model, seeded, lwConfig, seed, backend)
+                if (first) layerStats[e.id] = lw.layerStats
+                return { ...(yield* trainAndEvaluate(model, lw.weights, seeded, seededTraining, backend, options)), lwSeconds: lw.seconds, lwLayers: lw.layers }
+              }
+              const choice = initFrom(e.init === "kaiming" ? "kaiming-normal" : e.init)
+              const { weights: initial } = yield* flaggedInit(model, choice, seeded.lwBatch, seed, backend)
+              // The same evidence at the heuristic start (not under BN, whose running statistics are still 0 and 1).
+              if (first && !e.batchNorm) layerStats[e.id] = yield* initLayerStats(model, initial, seeded, backend)
+              // Fixup's reference trains its scalar biases and multipliers (and the classifier's bias) at a tenth of the rate.
+              const rowTraining = "fixup" in e && e.fixup && config.fixupLrFactor !== 1 ? { ...seededTraining, biasLrFactor: config.fixupLrFactor } : seededTraining
+              return yield* trainAndEvaluate(model, initial, seeded, rowTraining, backend, options)
+            })
+          )
         })
-      )
+      const seeds = seedList(config)
+      const bySeed = []
+      for (const [k, seed] of seeds.entries()) bySeed.push({ seed, experiments: yield* rowsFor(seed, k === 0) })
+      const experiments = bySeed[0]!.experiments
       // In the plan's order, whatever order the experiments finished in.
       const ordered = Object.fromEntries(plan.flatMap((e) => (e.id in layerStats ? [[e.id, layerStats[e.id]!] as const] : [])))
-      return { splits: dataSplits(data), experiments, layerStats: ordered }
+      // Over seeds only when there are several: a one-seed run's results.json is what it always was.
+      return { splits: dataSplits(data), experiments, layerStats: ordered, ...(seeds.length > 1 ? { overSeeds: { seeds, rows: summarizeSeeds(bySeed) } } : {}) }
     }),
-  report: ({ splits, experiments, layerStats }, config) =>
+  report: ({ splits, experiments, layerStats, overSeeds }, config) =>
     [
       "## ResNet18 without BN: initialization decides whether it trains (thesis Tables 6.2, 6.5)",
       "",
       `${datasetLine(config)}, ${splits.training.count} training / ${splits.accuracy.count} test images, ` +
         `${config.epochs} epochs, ${optimizerLine(trainConfigFrom(config))}, ${config.stem} stem.`,
       "",
+      ...(overSeeds === undefined
+        ? []
+        : [
+            `### Over ${overSeeds.seeds.length} seeds (${overSeeds.seeds.join(", ")}): test accuracy, mean ± sample sd`,
+            "",
+            "Each seed draws the initial weights, the LW mini-batch (LW and LSUV learn on it) and the batch order; the data split",
+            `is seed ${overSeeds.seeds[0]}'s for all (the same test images). A diverged seed counts in the mean.`,
+            "",
+            seedsTable(overSeeds.rows, overSeeds.seeds),
+            "",
+            `### Seed ${overSeeds.seeds[0]} in detail`,
+            ""
+          ]),
       experimentTable(experiments),
       "",
       "The thesis's own figures are not reproduced here (this repository does not hold the thesis); compare with its",
-      "Tables 6.2 and 6.5. Data differences: this run's subset and epochs, one seed.",
+      `Tables 6.2 and 6.5. Data differences: this run's subset and epochs, ${overSeeds === undefined ? "one seed" : `${overSeeds.seeds.length} seeds`}.`,
       "",
       splitsNote(splits),
       "",
@@ -161,12 +198,14 @@ export const resnetNobn = definePipeline({
       "",
       ...layerStatsSections(layerStats)
     ].join("\n"),
-  figures: ({ experiments, layerStats }) =>
-    experimentFigures(experiments, {
+  figures: ({ experiments, layerStats, overSeeds }) => [
+    ...(overSeeds === undefined ? [] : seedsFigure(overSeeds.rows, overSeeds.seeds)),
+    ...experimentFigures(experiments, {
       byExperiment: layerStats,
       what: "On the validation split: after LW for the LW experiments, at the start for the others without BN (not under BN, whose running statistics are still 0 and 1)."
-    }),
-  headline: ({ experiments }) => accuracyHeadline(experiments)
+    })
+  ],
+  headline: ({ experiments, overSeeds }) => (overSeeds === undefined ? accuracyHeadline(experiments) : seedsHeadline(overSeeds.rows))
 })
 
 if (import.meta.main) runMain(resnetNobn)

@@ -35,6 +35,7 @@ import { sampleMinibatch } from "../steps/sample-minibatch.ts"
 import type { TrainConfig } from "../steps/train.ts"
 import { type TrainOutcome, prepareSplits, trainAndEvaluate } from "./lib/experiment.ts"
 import { monitorFigures, trainingCurves } from "./lib/figures.ts"
+import { meanSd } from "./lib/over-seeds.ts"
 import { wibReluResults } from "./lib/results.ts"
 
 // ---- the arms, and what a run returns ---------------------------------------------------------------------------
@@ -162,12 +163,9 @@ export const wibRelu = definePipeline({
 
 // ---- over seeds ---------------------------------------------------------------------------------------------------
 
-const meanOf = (xs: ReadonlyArray<number>): number | null => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length)
+const meanOf = (xs: ReadonlyArray<number>): number | null => meanSd(xs).mean
 /** Sample standard deviation (n − 1); null below two values. */
-const sdOf = (xs: ReadonlyArray<number>): number | null => {
-  const m = meanOf(xs)
-  return m === null || xs.length < 2 ? null : Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1))
-}
+const sdOf = (xs: ReadonlyArray<number>): number | null => meanSd(xs).sd
 const present = <A>(xs: ReadonlyArray<A | null | undefined>): A[] => xs.filter((x): x is A => x !== null && x !== undefined)
 
 /** Each monitored layer's activation mean, std and dead share at the first and the last sampled step. */

@@ -9,21 +9,7 @@ import type { InitConfig } from "../../shared/init/initializers.ts"
 import { figure, lineChart } from "../../shared/report/charts.ts"
 import type { TrainOutcome } from "./experiment.ts"
 import { initialLossFigure, monitorFigures, testAccuracyFigure, trainingCurves } from "./figures.ts"
-
-export interface MeanSd {
-  readonly mean: number | null
-  readonly sd: number | null
-  readonly n: number
-}
-
-/** Mean and sample standard deviation of the finite values (sd null below two). */
-export const meanSd = (values: ReadonlyArray<number | null>): MeanSd => {
-  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v))
-  if (xs.length === 0) return { mean: null, sd: null, n: 0 }
-  const mean = xs.reduce((a, x) => a + x, 0) / xs.length
-  const sd = xs.length < 2 ? null : Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1))
-  return { mean, sd, n: xs.length }
-}
+import { type MeanSd, meanSd, numSd, pctSd } from "./over-seeds.ts"
 
 type Run = TrainOutcome & { readonly id: string; readonly init: string; readonly seed: number }
 type Plan = ReadonlyArray<{ readonly id: string; readonly base: string | null }>
@@ -85,8 +71,7 @@ interface Out extends Summary {
   readonly filterVariances: ReadonlyArray<Histogram>
 }
 
-const pct = (m: MeanSd) => (m.mean === null ? "–" : `${(100 * m.mean).toFixed(2)}${m.sd === null ? "" : ` ± ${(100 * m.sd).toFixed(2)}`} %`)
-const ratio = (m: MeanSd) => (m.mean === null ? "–" : `${m.mean.toFixed(3)}${m.sd === null ? "" : ` ± ${m.sd.toFixed(3)}`}`)
+const ratio = (m: MeanSd) => numSd(m, 3)
 
 /** The law an init's filter variances follow, when it has one drawn per filter. */
 const lawOf = (init: InitConfig) => (init.name === "enhanced" && (init.per ?? "filter") === "filter" ? init.law ?? "gamma" : undefined)
@@ -106,7 +91,7 @@ export const enhancedReport = (out: Out, config: { readonly epochs: number; read
     "",
     markdownTable(
       ["init", "test accuracy", "diverged", ...Array.from({ length: epochs }, (_, e) => `validation, epoch ${e + 1}`)],
-      out.summary.map((s) => [s.id, pct(s.testAccuracy), `${s.diverged}/${setup.seeds.length}`, ...s.validationAccuracy.map(pct)])
+      out.summary.map((s) => [s.id, pctSd(s.testAccuracy), `${s.diverged}/${setup.seeds.length}`, ...s.validationAccuracy.map(pctSd)])
     ),
     "",
     `## Enhanced / base validation accuracy over the first ${Math.min(setup.ratioEpochs, epochs)} epoch(s)`,

@@ -150,17 +150,15 @@ export const prepareData = (plan: DataPlan) =>
     }
     return {
       train: data.train,
-      lwBatch: yield* step(sampleMinibatch, {
-        data: data.train,
-        amount: { count: plan.lwBatch },
-        balanced: true,
-        inputsOnly: true,
-        seed: deriveSeed(plan.seed, "lw-batch")
-      }),
+      lwBatch: yield* lwBatchOf(data.train, plan.lwBatch, plan.seed),
       validation: data.validation,
       test: data.test
     } satisfies ExperimentData
   })
+
+/** The LW mini-batch `seed` draws from the training split: `count` images, class-balanced, inputs only. */
+export const lwBatchOf = (train: DatasetRef, count: number, seed: number) =>
+  step(sampleMinibatch, { data: train, amount: { count }, balanced: true, inputsOnly: true, seed: deriveSeed(seed, "lw-batch") })
 
 /** learn-layer-init's per-epoch curve (meanLoss, varLoss, loss, lr), as it outputs it. */
 type LwCurve = (typeof learnLayerInit.output.Type)["curve"]

@@ -89,6 +89,44 @@ const lwExtras = {
 
 const Id = { id: Schema.String }
 
+const MeanSd = Schema.Struct({ mean: Schema.NullOr(Num), sd: Schema.NullOr(Num), n: Schema.Int }).annotate({
+  identifier: "MeanSd",
+  description: "mean and sample standard deviation over seeds (sd null for one seed; null where no seed has a value)"
+})
+
+/** One seed's training of a row (pipelines/lib/over-seeds.ts seedRun): its scores, without curves or monitor. */
+const SeedRun = Schema.Struct({
+  seed: Schema.Int,
+  testAccuracy: TrainOutcome.fields.testAccuracy,
+  testLoss: TrainOutcome.fields.testLoss,
+  diverged: TrainOutcome.fields.diverged,
+  divergedAt: TrainOutcome.fields.divergedAt,
+  epochs: TrainOutcome.fields.epochs,
+  seconds: TrainOutcome.fields.seconds,
+  finalTrainLoss: TrainOutcome.fields.finalTrainLoss,
+  initial: TrainOutcome.fields.initial,
+  lwSeconds: lwExtras.lwSeconds
+}).annotate({ identifier: "SeedRun", description: "one seed's training of a row: its test scores (the curves and monitor are the first seed's, in experiments)" })
+
+/** A row over seeds (pipelines/lib/over-seeds.ts summarizeSeeds). */
+const seedRowFields = {
+  testAccuracy: MeanSd.annotate({ description: "over every seed, a diverged one too" }),
+  testLoss: MeanSd.annotate({ description: "over the seeds whose test loss is finite" }),
+  diverged: Schema.Int.annotate({ description: "seeds whose training diverged" }),
+  perSeed: Schema.Array(SeedRun)
+}
+
+/** `--seeds N` above 1: every seed's figures per row, and their mean ± sd; absent from a one-seed run (and older runs). */
+const overSeeds = <R extends Schema.Top>(row: R) =>
+  Schema.optional(
+    Schema.Struct({
+      seeds: Schema.Array(Schema.Int).annotate({
+        description: "--seed, --seed+1, ...: each draws the init, the LW batch and the batch order; the data split is the first's for all"
+      }),
+      rows: Schema.Array(row)
+    }).annotate({ description: "every row trained once per seed: per-seed test scores and mean ± sd (experiments and layerStats are the first seed's)" })
+  )
+
 export const demoResults = resultsSchema(
   "demo",
   {
@@ -159,7 +197,15 @@ export const lenetInitGridResults = resultsSchema(
         ...lwExtras
       })
     ),
-    layerStats: LayerStats
+    layerStats: LayerStats,
+    overSeeds: overSeeds(
+      Schema.Struct({
+        ...Id,
+        activation: Schema.String.annotate({ description: "LeNet's activation (--activations, as typed)" }),
+        init: Schema.String.annotate({ description: "the initialization: LW, Kaiming, Xavier, LSUV, or an initializer's name" }),
+        ...seedRowFields
+      })
+    )
   },
   "LeNet-5 on Fashion-MNIST or an image folder: activation × initialization, by default {sigmoid, tanh, ReLU} × {LW, Kaiming, Xavier} (pipelines/lenet-init-grid.ts)"
 )
@@ -169,17 +215,13 @@ export const resnetNobnResults = resultsSchema(
   {
     splits: DataSplits,
     experiments: Schema.Array(Schema.Struct({ ...Id, ...TrainOutcome.fields, ...lwExtras })),
-    layerStats: LayerStats
+    layerStats: LayerStats,
+    overSeeds: overSeeds(Schema.Struct({ ...Id, ...seedRowFields }))
   },
   "ResNet18 without BN: LW vs Kaiming (RAE1) vs N(0,1) (RAE2) vs LSUV vs Fixup (and its init alone) vs Kaiming + BN (pipelines/resnet-nobn.ts)"
 )
 
 const McScore = { error: Fraction.annotate({ description: "test error" }), nll: Num.annotate({ description: "mean -ln p(true class)" }) }
-
-const MeanSd = Schema.Struct({ mean: Schema.NullOr(Num), sd: Schema.NullOr(Num), n: Schema.Int }).annotate({
-  identifier: "MeanSd",
-  description: "mean and sample standard deviation over seeds (sd null for one seed; null where no seed has a value)"
-})
 
 /** One seed's MC dropout ensembles (steps/mc-dropout.ts). */
 const McRun = Schema.Struct({
