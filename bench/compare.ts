@@ -14,7 +14,7 @@
 import * as os from "node:os"
 import { parseFlagsOrExit } from "../shared/engine/flags.ts"
 import { markdownTable } from "../shared/engine/report.ts"
-import { describeRanWith, median, type RanWith, runSide } from "./environment.ts"
+import { autogroupNote, describeRanWith, median, type RanWith, runSide } from "./environment.ts"
 
 const flags = {
   models: { kind: "string", default: "lenet,resnet18,resnet18-imagenet", doc: "architectures" },
@@ -101,6 +101,8 @@ const main = async () => {
       `${new Date().toISOString()}\n`
   )
   console.log(markdownTable(["model", "batch", "implementation", "img/s", "lwi / PyTorch", "target", "meets target", "peak RSS MiB"], rows))
+  const autogroup = autogroupNote()
+  if (autogroup !== null) console.log(autogroup)
   console.log("\nRan with (both sides started with the same OMP/OpenBLAS threads and malloc thresholds, bench/environment.ts):")
   for (const [side, r] of ranWith) console.log(`- ${side}: ${describeRanWith(r)}`)
   const blases = new Set([...ranWith.values()].map((r) => r.blas))

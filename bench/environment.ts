@@ -16,6 +16,19 @@ import { basename } from "node:path"
 import { fileURLToPath } from "node:url"
 import { owningPackage } from "../shared/engine/code.ts"
 
+/**
+ * One line when the kernel's autogroup scheduling is on: it shares the CPU between sessions (shells, ssh logins,
+ * terminals) whatever their nice values, so a `nice -n 19` job started from another shell takes a whole core from a
+ * benchmark — on 2 cores a 2-thread run then waits on its second thread (measured: a 5× slower ResNet18 epoch,
+ * BENCHMARKS.md "`npm start`, end to end"). Null when off or not Linux.
+ */
+export const autogroupNote = (path = "/proc/sys/kernel/sched_autogroup_enabled"): string | null => {
+  if (!existsSync(path)) return null
+  return readFileSync(path, "utf8").trim() === "1"
+    ? `scheduler: autogroup is on (${path} = 1): nice does not keep other sessions' jobs off this run; as root: echo 0 > ${path}`
+    : null
+}
+
 /** glibc's mmap and trim thresholds as lwi's torch shim sets them (32 MiB, 1 GiB). */
 export const MALLOC_THRESHOLDS = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(1 << 30) } as const
 

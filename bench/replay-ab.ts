@@ -13,7 +13,7 @@
 import * as os from "node:os"
 import { parseFlagsOrExit } from "../shared/engine/flags.ts"
 import { markdownTable } from "../shared/engine/report.ts"
-import { median, runSide } from "./environment.ts"
+import { autogroupNote, median, runSide } from "./environment.ts"
 
 const flags = {
   ab: { kind: "enum", values: ["replay", "conv"], default: "replay", doc: "what to alternate: replay off/on, or conv direct (off) / auto (on)" },
@@ -83,6 +83,8 @@ const main = async () => {
     }
   }
   console.log(`off = ${sides[f.ab].off.join(" ")}, on = ${sides[f.ab].on.join(" ")}; ${f.threads} thread(s), ${os.cpus().length} cores, load average (1 min) ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}, ${new Date().toISOString()}\n`)
+  const autogroup = autogroupNote()
+  if (autogroup !== null) console.log(autogroup)
   console.log(markdownTable(["model", "batch", "off img/s", "on img/s", "on/off per round", "median on/off", "peak RSS MiB off / on", "step tensors' peak MiB tfjs / replay", "notes"], rows))
 }
 

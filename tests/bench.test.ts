@@ -1,8 +1,10 @@
 /** The benchmark harnesses run and print what BENCHMARKS.md is made from (no timing is asserted here). */
 import { describe, expect, test } from "bun:test"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { target } from "../bench/compare.ts"
-import { runSide, sameEnvironment } from "../bench/environment.ts"
+import { autogroupNote, runSide, sameEnvironment } from "../bench/environment.ts"
 import { groupSteps } from "../bench/main-job.ts"
 import { fashionMnistDir, PYTHON, requiring } from "./requirements.ts"
 
@@ -72,6 +74,17 @@ describe("train-throughput benchmark (needs Fashion-MNIST)", () => {
 })
 
 describe("the same environment on both sides (bench/environment.ts)", () => {
+  test("autogroup scheduling on is said, with the fix; off or absent says nothing", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "lwi-autogroup-"))
+    const file = path.join(dir, "sched_autogroup_enabled")
+    writeFileSync(file, "1\n")
+    expect(autogroupNote(file)).toContain(`echo 0 > ${file}`)
+    writeFileSync(file, "0\n")
+    expect(autogroupNote(file)).toBeNull()
+    expect(autogroupNote(path.join(dir, "absent"))).toBeNull()
+    rmSync(dir, { recursive: true })
+  })
+
   test("runSide starts a child with the thread pools and malloc thresholds, and reports its peak RSS", async () => {
     // The child allocates and touches 64 MiB, then prints what it was started with.
     const script = "import os, json; b = bytearray(64 << 20); print('noise'); print(json.dumps({k: os.environ.get(k) for k in ['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_']}))"
