@@ -72,7 +72,8 @@ export const resnetNobn = definePipeline({
     ...backendFlags,
     ...dataFlags,
     // The whole training and test sets, 5 epochs: on this machine's 2 cores with the torch backend the thesis's five
-    // rows (npm start) take about half an hour, all eight about an hour (README). On wasm (about 5× slower) use --subset 10000 --test-subset 2000 --epochs 3.
+    // rows (npm start) take about half an hour, all eight about an hour (README). On wasm (about 5× slower) use
+    // --subset 10000 --test-subset 2000 --epochs 3.
     ...trainFlags({ epochs: 5, quickEpochs: 1, subset: 0, quickSubset: 256, testSubset: 0, quickTestSubset: 200 }),
     // 200, not LeNet's 25: ResNet18's deep layers have 1×1–4×4 maps and up to 1.2 M weights, and learned on 25 images
     // they fit those 25 and blow up elsewhere (measured on 200 test images, before lwi had a validation split:
