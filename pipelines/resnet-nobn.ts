@@ -60,7 +60,7 @@ const thesisKeys: ReadonlyArray<string> = ["lw", "lw-thesis", "kaiming", "normal
 
 /** The rows `--experiments` names, in the plan's order whatever order they are listed in: all, thesis, or a list. */
 export const selectExperiments = (value: string) => {
-  const keys = value === "all" ? experimentKeys : value === "thesis" ? thesisKeys : listFrom("experiments", value, experimentKeys)
+  const keys = value === "all" ? experimentKeys : value === "thesis" ? thesisKeys : listFrom("experiments", value, experimentKeys, ["all", "thesis"])
   return experimentsPlan.filter((e) => keys.includes(e.key))
 }
 

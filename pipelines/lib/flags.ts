@@ -153,12 +153,16 @@ export const activationFlag = (d: { default: ActivationFlagName; doc: string }) 
 /** A flag value (already checked against ACTIVATION_FLAG_NAMES) as the model spec's activation. */
 export const activationFrom = (name: string): Activation => activationNames[name as ActivationFlagName]
 
-/** A comma-separated list flag's values, trimmed; an unknown or repeated one is a BadConfig naming the flag. */
-export const listFrom = <A extends string>(flag: string, raw: string, allowed: ReadonlyArray<A>): A[] => {
+/**
+ * A comma-separated list flag's values, trimmed; an unknown or repeated one is a BadConfig naming the flag. `words`:
+ * whole-list values the caller handles itself (resnet-nobn's `all`, `thesis`), named in the error beside the list.
+ */
+export const listFrom = <A extends string>(flag: string, raw: string, allowed: ReadonlyArray<A>, words: ReadonlyArray<string> = []): A[] => {
   const items = raw.split(",").map((s) => s.trim())
   for (const [i, item] of items.entries()) {
     if (!allowed.includes(item as A)) {
-      throw new BadConfig({ field: `--${kebab(flag)}`, value: item, expected: `a comma-separated list of ${allowed.join(", ")}` })
+      const list = `a comma-separated list of ${allowed.join(", ")}`
+      throw new BadConfig({ field: `--${kebab(flag)}`, value: item, expected: words.length > 0 ? `${words.join(", ")}, or ${list}` : list })
     }
     if (items.indexOf(item) !== i) throw new BadConfig({ field: `--${kebab(flag)}`, value: raw, expected: `each value once (${item} is repeated)` })
   }

@@ -33,6 +33,8 @@ test("--experiments fixup,fixup-init: both rows train, each with its start's per
   const { code, stderr } = await runPipelineProcess("resnet-nobn", [...common, "--experiments", "fixup-init,fixup", "--cache", path.join(temp.dir, "cache"), "--out", out])
   if (code !== 0) throw new Error(`resnet-nobn exited ${code}:\n${stderr.slice(-3000)}`)
   const r = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8"))
+  // The reference's tenth of the rate for the scalars, by default, recorded with the run.
+  expect(r.config.fixupLrFactor).toBe(0.1)
   // In the plan's order, whatever order they were asked in.
   expect(r.experiments.map((e: Row) => e.id)).toEqual(["Fixup (no BN)", "Fixup init only, no scalar biases/multipliers (no BN)"])
   for (const e of r.experiments as Row[]) {
