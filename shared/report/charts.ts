@@ -151,7 +151,8 @@ export const dotChart = (
   o: { readonly value: Axis; readonly category: { readonly title: string }; readonly reference?: { readonly value: number; readonly label: string } }
 ): Chart => {
   const { kept, dropped } = keep(rows, (r) => r.value, o.value.log)
-  const order = rows.map((r) => r.category)
+  // A category may hold several dots (one per seed): one row of the axis each, in first-seen order.
+  const order = [...new Set(rows.map((r) => r.category))]
   const dots: Spec = {
     mark: { type: "point", filled: true, size: 80 },
     encoding: {

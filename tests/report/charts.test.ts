@@ -105,6 +105,16 @@ describe("chart builders", () => {
     expect(marks(dots, "rule")).toBe(1)
     expect(dots).toContain(">ln C</text>")
 
+    // Several dots per category (one per seed): each dot drawn, each category one row, the plot sized by rows.
+    const perSeed = dotChart(
+      ["b", "a"].flatMap((category) => [70, 72, 74].map((value) => ({ category, value: value + (category === "a" ? 5 : 0) }))),
+      { value: { title: "%" }, category: { title: "e" } }
+    )
+    expect((perSeed.spec as { height: number }).height).toBe(60)
+    const seedDots = await draw(figure(meta, perSeed))
+    expect(marks(seedDots, "symbol")).toBe(6)
+    expect(seedDots.indexOf(">b</text>")).toBeLessThan(seedDots.indexOf(">a</text>"))
+
     const bars = await draw(figure(meta, barChart([{ category: "a", value: 81.2 }, { category: "b", value: 10 }], { value: { title: "%", domain: [0, 100], format: ".1f" }, category: { title: "e" } })))
     expect(marks(bars, "rect")).toBe(2)
     expect(bars).toContain(">81.2</text>")
