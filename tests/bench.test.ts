@@ -126,6 +126,10 @@ describe("main job end to end (bench/main-job.ts, bench/peers/resnet_nobn_torch.
     for (const e of r.experiments) {
       expect(e.seconds).toBeGreaterThan(0)
       expect(e.history).toHaveLength(1)
+      // Neither start diverges in two steps at lr 0.01: finite losses, recorded as numbers, not nulls.
+      expect(e.diverged).toBeNull()
+      expect(e.history[0].trainLoss).toBeGreaterThan(0)
+      expect(Number.isFinite(e.testLoss)).toBe(true)
       expect(e.testAccuracy).toBeGreaterThanOrEqual(0)
       expect(e.testAccuracy).toBeLessThanOrEqual(1)
     }
